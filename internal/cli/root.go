@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// ctor builds one top-level command. Each cmd_*.go file registers its own
+// constructor from init, so commands can be added without editing this file.
+type ctor func() *cobra.Command
+
+var ctors []ctor
+
+func register(c ctor) { ctors = append(ctors, c) }
+
+// NewRoot builds the whole command tree.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tocsin",
+		Short: "Peer-to-peer security advisories and software updates for industrial IoT fleets",
+		Long: `Tocsin carries signed security advisories and software updates to large
+industrial IoT fleets, peer to peer. A supplier publishes a signed release and
+advisory to its seed node; devices gossip the advisory, fetch the release from
+each other over bitswap, verify it and install it under the asset owner's policy.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmds := make([]*cobra.Command, 0, len(ctors))
+	for _, c := range ctors {
+		cmds = append(cmds, c())
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
+	root.AddCommand(cmds...)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
+	})
+	return root
+}
+
+// Main runs the CLI and returns the process exit code. Every error is printed
+// as exactly one line on stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 130
+		}
+		fmt.Fprintf(stderr, "tocsin: %s\n", oneLine(err.Error()))
+		return exitCode(err)
+	}
+	return 0
+}
+
+// exitError carries a specific exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code != 0 {
+		return ee.code
+	}
+	return 1
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
+
+// stdoutIsTerminal reports whether w is a terminal (for progress bars).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
