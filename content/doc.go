@@ -1,0 +1,19 @@
+// Package content turns files into content-addressed UnixFS DAGs and back, and
+// keeps their blocks in a verified badger store.
+//
+// What lives here:
+//   - dag.go: chunking a file into a UnixFS DAG (boxo's importer, CIDv1, raw
+//     leaves, configurable chunk size) and reassembling it with a SHA-256.
+//   - store.go: the on-disk badger store (go-ds-badger4) shared by blocks and
+//     node state, and a blockstore that re-hashes every block before it
+//     stores it, so bytes that do not match their CID are never kept.
+//   - schedule.go: pure scheduling decisions — the order in which a device
+//     asks for the blocks it lacks, and the seed's super-seeding gate that
+//     hands each block to few peers first so devices swarm among themselves.
+//     Time and randomness are passed in.
+//   - throttle.go: an upload-rate cap on what the bitswap server reads.
+//
+// What may not: no libp2p hosts, no pubsub, no policy decisions, no package
+// of Tocsin's other than internal/ helpers. The node wires these pieces to the
+// network.
+package content

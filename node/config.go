@@ -1,0 +1,211 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/trust"
+	"github.com/tocsin-iiot/tocsin/internal/units"
+	"github.com/tocsin-iiot/tocsin/overlay"
+)
+
+// Role is what a node does in the network.
+type Role string
+
+// Roles.
+const (
+	// RoleDevice fetches, verifies, installs and serves.
+	RoleDevice Role = "device"
+	// RoleSeed is a supplier seed: it injects signed documents, serves
+	// blocks with the super-seeding gate and never installs.
+	RoleSeed Role = "seed"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("config")
+
+// Product is one product a device runs.
+type Product struct {
+	// ID is the supplier's product identifier, e.g. "acme-plc-fw".
+	ID string `yaml:"id"`
+	// Version is the version the device runs now. Once Tocsin installs a
+	// newer one, the installed version recorded in the store wins.
+	Version string `yaml:"version"`
+}
+
+// Installer is the command that applies a verified file.
+type Installer struct {
+	// Command is argv; it runs with TOCSIN_FILE (the verified file),
+	// TOCSIN_PRODUCT, TOCSIN_VERSION, TOCSIN_SHA256, TOCSIN_RELEASE_ID and
+	// TOCSIN_DATA_DIR in its environment, in the data dir. Exit 0 means
+	// installed. It must be idempotent: after a crash mid-install it runs
+	// again. Required for devices.
+	Command []string `yaml:"command"`
+	// Timeout kills the installer after this long. Default 10m.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Config is a node's configuration file. Relative paths are relative to the
+// config file's directory.
+type Config struct {
+	// Role is "device" (default) or "seed".
+	Role Role `yaml:"role"`
+	// DataDir holds the badger store, verified files and status.json.
+	// Required.
+	DataDir string `yaml:"data_dir"`
+	// IdentityKey is the libp2p identity key file (see `tocsin keygen
+	// --type device`). Default <data_dir>/identity.key, created with mode
+	// 0600 on first start.
+	IdentityKey string `yaml:"identity_key"`
+	// Listen are libp2p multiaddrs. Default /ip4/0.0.0.0/tcp/4001 and
+	// /ip4/0.0.0.0/udp/4001/quic-v1.
+	Listen []string `yaml:"listen"`
+	// Bootstrap are peers to stay connected to, as full multiaddrs ending
+	// in /p2p/<peer id> (a seed, a gateway, neighbours).
+	Bootstrap []string `yaml:"bootstrap"`
+	// TrustedKeys are supplier public key files (PEM). Only documents
+	// signed by one of these keys are accepted. At least one is required.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// Products are what this device runs. Empty for seeds.
+	Products []Product `yaml:"products"`
+	// Installer applies verified files. Required for devices.
+	Installer Installer `yaml:"installer"`
+	// MaxReleaseSize refuses releases larger than this. Default "4GiB".
+	MaxReleaseSize string `yaml:"max_release_size"`
+	// MaxUploadRate caps bitswap upload, e.g. "1MiB/s". Default: no cap.
+	MaxUploadRate string `yaml:"max_upload_rate"`
+	// SuperSeedInterval (seeds only): how long a block stays reserved to
+	// the peers that got it from the seed before one more may; see
+	// content.Gate. Default 2s; "0s" turns super-seeding off.
+	SuperSeedInterval *time.Duration `yaml:"super_seed_interval"`
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string `yaml:"log_level"`
+
+	dir string // directory of the config file
+}
+
+// LoadConfig reads and checks a config file. Unknown keys are errors, with
+// their line number.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c.dir = abs
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Resolve makes p absolute relative to the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// Check validates the config and fills in defaults.
+func (c *Config) Check() error {
+	if c.Role == "" {
+		c.Role = RoleDevice
+	}
+	if c.Role != RoleDevice && c.Role != RoleSeed {
+		return fmt.Errorf("%w: role %q: want device or seed", ErrConfig, c.Role)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: data_dir is required", ErrConfig)
+	}
+	if len(c.TrustedKeys) == 0 {
+		return fmt.Errorf("%w: trusted_keys needs at least one supplier public key", ErrConfig)
+	}
+	if _, err := overlay.ParsePeers(c.Bootstrap); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Products {
+		probe := trust.Release{Product: p.ID, Version: p.Version, RootCID: "x", Size: 1, SHA256: "0000000000000000000000000000000000000000000000000000000000000000", ChunkSize: 1}
+		if err := probe.Validate(); err != nil {
+			return fmt.Errorf("%w: products[%d]: %w", ErrConfig, i, err)
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("%w: products[%d]: %q listed twice", ErrConfig, i, p.ID)
+		}
+		seen[p.ID] = true
+	}
+	if c.Role == RoleDevice && len(c.Installer.Command) == 0 {
+		return fmt.Errorf("%w: installer.command is required for a device", ErrConfig)
+	}
+	if c.Installer.Timeout == 0 {
+		c.Installer.Timeout = 10 * time.Minute
+	}
+	if c.MaxReleaseSize == "" {
+		c.MaxReleaseSize = "4GiB"
+	}
+	if _, err := units.ParseBytes(c.MaxReleaseSize); err != nil {
+		return fmt.Errorf("%w: max_release_size: %w", ErrConfig, err)
+	}
+	if c.MaxUploadRate != "" {
+		if _, err := units.ParseBytes(c.MaxUploadRate); err != nil {
+			return fmt.Errorf("%w: max_upload_rate: %w", ErrConfig, err)
+		}
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrConfig, c.LogLevel)
+	}
+	return nil
+}
+
+func (c *Config) maxReleaseSize() int64 { n, _ := units.ParseBytes(c.MaxReleaseSize); return n }
+
+func (c *Config) uploadRate() int64 {
+	if c.MaxUploadRate == "" {
+		return 0
+	}
+	n, _ := units.ParseBytes(c.MaxUploadRate)
+	return n
+}
+
+func (c *Config) gate() content.GateConfig {
+	if c.Role != RoleSeed {
+		return content.GateConfig{}
+	}
+	g := content.DefaultGateConfig()
+	if c.SuperSeedInterval != nil {
+		g.Interval = *c.SuperSeedInterval
+	}
+	return g
+}
+
+// LoadTrustedKeys reads the trusted supplier keys into a key ring.
+func (c *Config) LoadTrustedKeys() (trust.KeyRing, error) {
+	ring := trust.KeyRing{}
+	for _, p := range c.TrustedKeys {
+		pk, err := trust.LoadPublicKey(c.Resolve(p))
+		if err != nil {
+			return nil, fmt.Errorf("%w: trusted_keys: %w", ErrConfig, err)
+		}
+		ring.Add(pk)
+	}
+	return ring, nil
+}

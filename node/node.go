@@ -1,0 +1,273 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/trust"
+	"github.com/tocsin-iiot/tocsin/overlay"
+	"github.com/tocsin-iiot/tocsin/policy"
+)
+
+// Options are the dependencies a caller may inject; the zero value is
+// production.
+type Options struct {
+	// Host replaces the libp2p host built from the config (tests use
+	// mocknet or simnet hosts). The node closes it on Close.
+	Host host.Host
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Rand seeds block scheduling. Default: seeded from the peer ID.
+	Rand *rand.Rand
+	// BitswapOptions are appended to the node's bitswap options.
+	BitswapOptions []bitswap.Option
+}
+
+// Node is a running Tocsin node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg   *Config
+	log   *slog.Logger
+	now   func() time.Time
+	ring  trust.KeyRing
+	retry policy.RetryPolicy
+
+	host   host.Host
+	store  *content.Store
+	bs     *bitswap.Bitswap
+	bserv  blockservice.BlockService
+	gossip *overlay.Gossip
+	sync   *overlay.Sync
+	gate   *content.Gate
+
+	kick chan struct{}
+
+	mu         sync.Mutex
+	rng        *rand.Rand
+	docs       map[string]trust.Document // by Document.Key()
+	order      []string                  // doc keys in arrival order
+	progress   map[string]*releaseState  // by release ID
+	installed  map[string]string         // product → version installed by Tocsin
+	peersSeen  map[peer.ID]struct{}
+	counters   Counters
+	statusPath string
+	started    time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Counters are the node's running totals.
+type Counters struct {
+	DocsAccepted int `json:"docs_accepted"`
+	DocsRejected int `json:"docs_rejected"`
+	DocsIgnored  int `json:"docs_ignored"`
+}
+
+// New wires a node from cfg and starts it: host, gossip, sync, bitswap,
+// store, and the evaluate loop. Call Close to stop it.
+func New(ctx context.Context, cfg *Config, opt Options) (n *Node, err error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	ring, err := cfg.LoadTrustedKeys()
+	if err != nil {
+		return nil, err
+	}
+	dataDir := cfg.Resolve(cfg.DataDir)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	n = &Node{
+		cfg: cfg, log: log, now: now, ring: ring, retry: policy.DefaultRetryPolicy(),
+		kick: make(chan struct{}, 1), docs: map[string]trust.Document{}, progress: map[string]*releaseState{},
+		installed: map[string]string{}, peersSeen: map[peer.ID]struct{}{},
+		statusPath: filepath.Join(dataDir, "status.json"), started: now(),
+		ctx: cctx, cancel: cancel,
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	n.store, err = content.OpenStore(filepath.Join(dataDir, "store"), content.StoreConfig{})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.loadState(cctx); err != nil {
+		return nil, err
+	}
+
+	n.host = opt.Host
+	if n.host == nil {
+		id, err := loadOrCreateIdentity(n.identityPath())
+		if err != nil {
+			return nil, err
+		}
+		n.host, err = overlay.NewHost(overlay.HostConfig{Identity: id, Listen: cfg.Listen})
+		if err != nil {
+			return nil, err
+		}
+	}
+	n.rng = opt.Rand
+	if n.rng == nil {
+		sum := sha256.Sum256([]byte(n.host.ID()))
+		n.rng = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16])))
+	}
+	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		n.mu.Lock()
+		n.peersSeen[c.RemotePeer()] = struct{}{}
+		n.mu.Unlock()
+	}})
+
+	bsOpts := []bitswap.Option{bitswap.ProviderSearchDelay(500 * time.Millisecond)}
+	if g := cfg.gate(); g.Interval > 0 {
+		n.gate = content.NewGate(g)
+		bsOpts = append(bsOpts, bitswap.WithPeerBlockRequestFilter(func(p peer.ID, c cid.Cid) bool {
+			return n.gate.Allow(p, c, n.now())
+		}))
+	}
+	bsOpts = append(bsOpts, opt.BitswapOptions...)
+	served := content.NewThrottled(n.store.Blocks, cfg.uploadRate())
+	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
+	n.bserv = blockservice.New(n.store.Blocks, n.bs)
+
+	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate)
+	if err != nil {
+		return nil, err
+	}
+	n.sync = overlay.StartSync(cctx, n.host, n, n.intake, log)
+
+	peers, _ := overlay.ParsePeers(cfg.Bootstrap) // checked in Check
+	n.goFn(func() { overlay.KeepConnected(cctx, n.host, peers, 5*time.Second, log) })
+	n.goFn(n.readGossip)
+	n.goFn(n.evalLoop)
+	n.writeStatus()
+	return n, nil
+}
+
+func (n *Node) goFn(f func()) {
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); f() }()
+}
+
+func (n *Node) identityPath() string {
+	if n.cfg.IdentityKey != "" {
+		return n.cfg.Resolve(n.cfg.IdentityKey)
+	}
+	return filepath.Join(n.cfg.Resolve(n.cfg.DataDir), "identity.key")
+}
+
+// Host returns the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// ID returns the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs returns the node's full multiaddrs.
+func (n *Node) Addrs() []string { return overlay.FullAddrs(n.host) }
+
+// Close stops the node and releases its store. It is safe to call twice.
+func (n *Node) Close() error {
+	n.cancel()
+	if n.gossip != nil {
+		n.gossip.Close()
+	}
+	if n.bs != nil {
+		_ = n.bs.Close()
+	}
+	var errs []error
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	n.wg.Wait()
+	if n.store != nil {
+		n.writeStatus()
+		errs = append(errs, n.store.Close())
+		n.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Done is closed when the node stops.
+func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
+
+func (n *Node) wake() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loadOrCreateIdentity reads a libp2p identity key, creating it (0600) if the
+// file does not exist.
+func loadOrCreateIdentity(path string) (crypto.PrivKey, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return nil, fmt.Errorf("generate identity: %w", err)
+		}
+		if err := WriteIdentity(path, k); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read identity key: %w", err)
+	}
+	k, err := crypto.UnmarshalPrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("identity key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// WriteIdentity writes a libp2p identity key with mode 0600, refusing to
+// overwrite an existing file.
+func WriteIdentity(path string, k crypto.PrivKey) error {
+	b, err := crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return fmt.Errorf("encode identity: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write identity key: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write identity key: %w", err)
+	}
+	return f.Close()
+}

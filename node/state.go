@@ -1,0 +1,243 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+
+	"github.com/tocsin-iiot/tocsin/internal/trust"
+	"github.com/tocsin-iiot/tocsin/policy"
+)
+
+// Keys of the node's records in the store (blocks live under /blocks).
+var (
+	prefixDocs      = ds.NewKey("/tocsin/docs")
+	prefixProgress  = ds.NewKey("/tocsin/progress")
+	prefixInstalled = ds.NewKey("/tocsin/installed")
+)
+
+// releaseState is one release's progress on this device, persisted as JSON.
+type releaseState struct {
+	policy.Progress
+	ReleaseID   string     `json:"release_id"`
+	File        string     `json:"file,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	StartedAt   time.Time  `json:"started_at,omitzero"`
+	FetchedAt   time.Time  `json:"fetched_at,omitzero"`
+	InstalledAt time.Time  `json:"installed_at,omitzero"`
+	Fetch       FetchStats `json:"fetch"`
+}
+
+// FetchStats describe the last fetch of a release by this process.
+type FetchStats struct {
+	BlocksTotal     int              `json:"blocks_total"`
+	BlocksPresent   int              `json:"blocks_present_at_start"`
+	BlocksFetched   int              `json:"blocks_fetched"`
+	BytesFetched    int64            `json:"bytes_fetched"`
+	DupBlocks       uint64           `json:"dup_blocks"`
+	DupBytes        uint64           `json:"dup_bytes"`
+	BytesByPeer     map[string]int64 `json:"bytes_by_peer,omitempty"`
+	DurationSeconds float64          `json:"duration_seconds"`
+}
+
+func (n *Node) putDoc(ctx context.Context, doc trust.Document) error {
+	k := prefixDocs.ChildString(strings.ReplaceAll(doc.Key(), "/", ":"))
+	if err := n.store.DS.Put(ctx, k, doc.Envelope.Marshal()); err != nil {
+		return fmt.Errorf("store %s: %w", doc.Key(), err)
+	}
+	return n.store.Sync(ctx, k)
+}
+
+// saveProgress persists a release's state durably. Called with n.mu held.
+func (n *Node) saveProgress(ctx context.Context, st *releaseState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode progress: %w", err)
+	}
+	k := prefixProgress.ChildString(st.ReleaseID)
+	if err := n.store.DS.Put(ctx, k, b); err != nil {
+		return fmt.Errorf("store progress %s: %w", st.ReleaseID, err)
+	}
+	return n.store.Sync(ctx, k)
+}
+
+func (n *Node) saveInstalled(ctx context.Context, product, version string) error {
+	k := prefixInstalled.ChildString(product)
+	if err := n.store.DS.Put(ctx, k, []byte(version)); err != nil {
+		return fmt.Errorf("record installed %s %s: %w", product, version, err)
+	}
+	return n.store.Sync(ctx, k)
+}
+
+// loadState reads the records a previous run left. Documents are verified
+// again against today's trusted keys: a key removed from the config takes
+// its documents with it.
+func (n *Node) loadState(ctx context.Context) error {
+	res, err := n.store.DS.Query(ctx, query.Query{Prefix: prefixDocs.String()})
+	if err != nil {
+		return fmt.Errorf("read documents: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return fmt.Errorf("read documents: %w", err)
+	}
+	for _, e := range entries {
+		doc, err := trust.Open(e.Value, n.ring)
+		if err != nil {
+			n.log.Warn("dropping stored document that no longer verifies", "key", e.Key, "err", err)
+			continue
+		}
+		if _, ok := n.docs[doc.Key()]; !ok {
+			n.docs[doc.Key()] = doc
+			n.order = append(n.order, doc.Key())
+		}
+	}
+	sort.Strings(n.order)
+
+	res, err = n.store.DS.Query(ctx, query.Query{Prefix: prefixProgress.String()})
+	if err != nil {
+		return fmt.Errorf("read progress: %w", err)
+	}
+	entries, err = res.Rest()
+	if err != nil {
+		return fmt.Errorf("read progress: %w", err)
+	}
+	for _, e := range entries {
+		var st releaseState
+		if err := json.Unmarshal(e.Value, &st); err != nil {
+			return fmt.Errorf("progress record %s is corrupt: %w", e.Key, err)
+		}
+		switch st.Phase {
+		case policy.PhaseFetching: // interrupted: resume from stored blocks
+			st.Phase = policy.PhaseNone
+		case policy.PhaseInstalling: // interrupted: the installer runs again
+			st.Phase = policy.PhaseFetched
+		}
+		if st.Fetched {
+			if _, err := os.Stat(st.File); err != nil {
+				st.Fetched, st.File = false, ""
+				if st.Phase == policy.PhaseFetched {
+					st.Phase = policy.PhaseNone
+				}
+			}
+		}
+		n.progress[st.ReleaseID] = &st
+	}
+
+	res, err = n.store.DS.Query(ctx, query.Query{Prefix: prefixInstalled.String()})
+	if err != nil {
+		return fmt.Errorf("read installed: %w", err)
+	}
+	entries, err = res.Rest()
+	if err != nil {
+		return fmt.Errorf("read installed: %w", err)
+	}
+	for _, e := range entries {
+		n.installed[ds.RawKey(e.Key).BaseNamespace()] = string(e.Value)
+	}
+	return nil
+}
+
+// device is what the device runs now: the config's products, overridden by
+// what Tocsin has installed since. Called with n.mu held.
+func (n *Node) device() policy.Device {
+	d := policy.Device{Products: map[string]string{}}
+	for _, p := range n.cfg.Products {
+		d.Products[p.ID] = p.Version
+	}
+	for prod, v := range n.installed {
+		if cur, ok := d.Products[prod]; ok && policy.CompareVersions(v, cur) > 0 {
+			d.Products[prod] = v
+		}
+	}
+	return d
+}
+
+// Status is the node's externally visible state, written to
+// <data_dir>/status.json on every change.
+type Status struct {
+	PeerID    string                   `json:"peer_id"`
+	Role      Role                     `json:"role"`
+	Addrs     []string                 `json:"addrs"`
+	Peers     int                      `json:"peers"`
+	Products  map[string]string        `json:"products"`
+	Documents []string                 `json:"documents"`
+	Releases  map[string]*releaseState `json:"releases"`
+	Counters  Counters                 `json:"counters"`
+	Bitswap   BitswapStats             `json:"bitswap"`
+	UpdatedAt time.Time                `json:"updated_at"`
+}
+
+// BitswapStats are the node's bitswap totals since start.
+type BitswapStats struct {
+	BlocksSent     uint64 `json:"blocks_sent"`
+	DataSent       uint64 `json:"data_sent"`
+	BlocksReceived uint64 `json:"blocks_received"`
+	DataReceived   uint64 `json:"data_received"`
+	DupBlocks      uint64 `json:"dup_blocks"`
+	DupData        uint64 `json:"dup_data"`
+}
+
+// Status returns a snapshot of the node's state.
+func (n *Node) Status() Status {
+	var bst BitswapStats
+	if n.bs != nil {
+		if s, err := n.bs.Stat(); err == nil {
+			bst = BitswapStats{s.BlocksSent, s.DataSent, s.BlocksReceived, s.DataReceived, s.DupBlksReceived, s.DupDataReceived}
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := Status{Role: n.cfg.Role, Products: n.device().Products, Releases: map[string]*releaseState{},
+		Counters: n.counters, Bitswap: bst, UpdatedAt: n.now().UTC(), Documents: append([]string(nil), n.order...)}
+	if n.host != nil {
+		st.PeerID = n.host.ID().String()
+		st.Addrs = n.Addrs()
+		st.Peers = len(n.host.Network().Peers())
+	}
+	for id, r := range n.progress {
+		c := *r
+		st.Releases[id] = &c
+	}
+	return st
+}
+
+// writeStatus writes status.json atomically (temp file, rename).
+func (n *Node) writeStatus() {
+	if n.store == nil {
+		return
+	}
+	b, err := json.MarshalIndent(n.Status(), "", "  ")
+	if err != nil {
+		return
+	}
+	tmp := n.statusPath + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		n.log.Warn("write status", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, n.statusPath); err != nil {
+		n.log.Warn("write status", "err", err)
+	}
+}
+
+// ReadStatus reads a node's status.json from its data dir.
+func ReadStatus(dataDir string) (Status, error) {
+	var st Status
+	b, err := os.ReadFile(filepath.Join(dataDir, "status.json"))
+	if err != nil {
+		return st, fmt.Errorf("read status: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("parse status: %w", err)
+	}
+	return st, nil
+}

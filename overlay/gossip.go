@@ -1,0 +1,64 @@
+package overlay
+
+import (
+	"context"
+	"fmt"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TopicAnnounce carries signed advisories and release manifests.
+const TopicAnnounce = "/tocsin/announce/1.0.0"
+
+// MaxMessageSize caps one gossip message: one signed envelope (1 MiB) plus
+// pubsub framing.
+const MaxMessageSize = 1<<20 + 64<<10
+
+// Validator judges one message before it is delivered or forwarded: Accept,
+// Reject (invalid: the sender is penalised) or Ignore (valid but useless,
+// e.g. already known).
+type Validator func(ctx context.Context, from peer.ID, data []byte) pubsub.ValidationResult
+
+// Gossip is a joined announce topic.
+type Gossip struct {
+	PubSub *pubsub.PubSub
+	Topic  *pubsub.Topic
+	Sub    *pubsub.Subscription
+}
+
+// JoinGossip starts GossipSub on h, registers validate on the announce topic
+// (it runs before any message is delivered or forwarded) and subscribes.
+func JoinGossip(ctx context.Context, h host.Host, validate Validator, opts ...pubsub.Option) (*Gossip, error) {
+	base := []pubsub.Option{
+		pubsub.WithMaxMessageSize(MaxMessageSize),
+		pubsub.WithPeerExchange(true),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("start gossipsub: %w", err)
+	}
+	if err := ps.RegisterTopicValidator(TopicAnnounce, func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		return validate(ctx, from, m.Data)
+	}); err != nil {
+		return nil, fmt.Errorf("register validator: %w", err)
+	}
+	t, err := ps.Join(TopicAnnounce)
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", TopicAnnounce, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", TopicAnnounce, err)
+	}
+	return &Gossip{PubSub: ps, Topic: t, Sub: sub}, nil
+}
+
+// Close leaves the topic.
+func (g *Gossip) Close() {
+	g.Sub.Cancel()
+	_ = g.Topic.Close()
+}
