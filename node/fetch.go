@@ -43,9 +43,8 @@ func (n *Node) runFetch(rel trust.Release) {
 // in the order content.PlanWants chooses; bitswap asks all connected peers
 // and takes each block from whoever has it. Then it reassembles the file
 // from the local store and checks size and SHA-256 against the manifest.
-func (n *Node) fetch(ctx context.Context, rel trust.Release) (FetchStats, string, error) {
+func (n *Node) fetch(ctx context.Context, rel trust.Release) (fs FetchStats, file string, err error) {
 	start := time.Now()
-	var fs FetchStats
 	if max := n.cfg.maxReleaseSize(); rel.Size > max {
 		return fs, "", fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, rel.ID(), rel.Size, max)
 	}
@@ -60,6 +59,15 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release) (FetchStats, string
 	// Bytes a DAG of this size can hold, with generous room for
 	// intermediate nodes; more than this is an endless-data attack.
 	limit := rel.Size + rel.Size/8 + 1<<20
+	n.mu.Lock()
+	n.heldAtStart, n.refetched = map[cid.Cid]struct{}{}, 0
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		fs.Refetched = n.refetched
+		n.heldAtStart = nil
+		n.mu.Unlock()
+	}()
 	ses := blockservice.NewSession(ctx, n.bserv)
 	has := func(c cid.Cid) bool { return content.Has(ctx, n.store.Blocks, c) }
 	level := []cid.Cid{root}
@@ -67,6 +75,15 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release) (FetchStats, string
 		fs.BlocksTotal += len(level)
 		n.mu.Lock()
 		want := content.PlanWants(level, has, n.rng)
+		wanted := make(map[cid.Cid]bool, len(want))
+		for _, c := range want {
+			wanted[c] = true
+		}
+		for _, c := range level {
+			if !wanted[c] {
+				n.heldAtStart[c] = struct{}{}
+			}
+		}
 		n.mu.Unlock()
 		fs.BlocksPresent += len(level) - len(want)
 		if len(want) > 0 {
@@ -110,7 +127,7 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release) (FetchStats, string
 		fs.DupBlocks, fs.DupBytes = s.DupBlksReceived-dup0, s.DupDataReceived-dupB0
 	}
 	fs.BytesByPeer = n.bytesByPeer()
-	file, err := n.assemble(ctx, rel, root)
+	file, err = n.assemble(ctx, rel, root)
 	fs.DurationSeconds = time.Since(start).Seconds()
 	return fs, file, err
 }

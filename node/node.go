@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
+	bsmsg "github.com/ipfs/boxo/bitswap/message"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/go-cid"
@@ -62,16 +63,20 @@ type Node struct {
 
 	kick chan struct{}
 
-	mu         sync.Mutex
-	rng        *rand.Rand
-	docs       map[string]trust.Document // by Document.Key()
-	order      []string                  // doc keys in arrival order
-	progress   map[string]*releaseState  // by release ID
-	installed  map[string]string         // product → version installed by Tocsin
-	peersSeen  map[peer.ID]struct{}
-	counters   Counters
-	statusPath string
-	started    time.Time
+	mu        sync.Mutex
+	rng       *rand.Rand
+	docs      map[string]trust.Document // by Document.Key()
+	order     []string                  // doc keys in arrival order
+	progress  map[string]*releaseState  // by release ID
+	installed map[string]string         // product → version installed by Tocsin
+	peersSeen map[peer.ID]struct{}
+	// heldAtStart are blocks the store held when a running fetch began;
+	// refetched counts copies of them that arrived anyway.
+	heldAtStart map[cid.Cid]struct{}
+	refetched   int
+	counters    Counters
+	statusPath  string
+	started     time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,7 +92,7 @@ type Counters struct {
 
 // New wires a node from cfg and starts it: host, gossip, sync, bitswap,
 // store, and the evaluate loop. Call Close to stop it.
-func New(ctx context.Context, cfg *Config, opt Options) (n *Node, err error) {
+func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
@@ -108,7 +113,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (n *Node, err error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	n = &Node{
+	n := &Node{
 		cfg: cfg, log: log, now: now, ring: ring, retry: policy.DefaultRetryPolicy(),
 		kick: make(chan struct{}, 1), docs: map[string]trust.Document{}, progress: map[string]*releaseState{},
 		installed: map[string]string{}, peersSeen: map[peer.ID]struct{}{},
@@ -151,7 +156,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (n *Node, err error) {
 		n.mu.Unlock()
 	}})
 
-	bsOpts := []bitswap.Option{bitswap.ProviderSearchDelay(500 * time.Millisecond)}
+	bsOpts := []bitswap.Option{bitswap.ProviderSearchDelay(500 * time.Millisecond), bitswap.WithTracer(refetchTracer{n})}
 	if g := cfg.gate(); g.Interval > 0 {
 		n.gate = content.NewGate(g)
 		bsOpts = append(bsOpts, bitswap.WithPeerBlockRequestFilter(func(p peer.ID, c cid.Cid) bool {
@@ -271,3 +276,20 @@ func WriteIdentity(path string, k crypto.PrivKey) error {
 	}
 	return f.Close()
 }
+
+// refetchTracer counts blocks that arrive although the store held them when
+// the current fetch began: the figure that proves a resumed download does not
+// fetch again what it already has.
+type refetchTracer struct{ n *Node }
+
+func (t refetchTracer) MessageReceived(_ peer.ID, m bsmsg.BitSwapMessage) {
+	t.n.mu.Lock()
+	defer t.n.mu.Unlock()
+	for _, b := range m.Blocks() {
+		if _, ok := t.n.heldAtStart[b.Cid()]; ok {
+			t.n.refetched++
+		}
+	}
+}
+
+func (refetchTracer) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}

@@ -38,12 +38,15 @@ type releaseState struct {
 
 // FetchStats describe the last fetch of a release by this process.
 type FetchStats struct {
-	BlocksTotal     int              `json:"blocks_total"`
-	BlocksPresent   int              `json:"blocks_present_at_start"`
-	BlocksFetched   int              `json:"blocks_fetched"`
-	BytesFetched    int64            `json:"bytes_fetched"`
-	DupBlocks       uint64           `json:"dup_blocks"`
-	DupBytes        uint64           `json:"dup_bytes"`
+	BlocksTotal   int    `json:"blocks_total"`
+	BlocksPresent int    `json:"blocks_present_at_start"`
+	BlocksFetched int    `json:"blocks_fetched"`
+	BytesFetched  int64  `json:"bytes_fetched"`
+	DupBlocks     uint64 `json:"dup_blocks"`
+	DupBytes      uint64 `json:"dup_bytes"`
+	// Refetched counts blocks received that the store already held when
+	// this fetch began (0 on a correct resume).
+	Refetched       int              `json:"refetched_blocks"`
 	BytesByPeer     map[string]int64 `json:"bytes_by_peer,omitempty"`
 	DurationSeconds float64          `json:"duration_seconds"`
 }

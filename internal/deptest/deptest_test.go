@@ -1,0 +1,51 @@
+// Package deptest enforces the dependency direction: the pure packages stay
+// pure, and nothing below the node imports the node.
+package deptest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/tocsin-iiot/tocsin/"
+
+// rules: package → import path prefixes it must not depend on (directly or
+// transitively).
+var rules = map[string][]string{
+	// Pure decision code: no network, no store, no other Tocsin layer.
+	"policy":         {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "sim"},
+	"internal/trust": {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod}, // (crypto/x509 pulls in net; net/http stays banned)
+	"internal/cvss":  {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod + "node"},
+	// Content knows blocks, not peers' behaviour or policy.
+	"content": {"github.com/libp2p/go-libp2p-pubsub", mod + "node", mod + "seed", mod + "overlay", mod + "policy", "os/exec"},
+	// Overlay moves opaque bytes; it neither verifies nor stores.
+	"overlay": {mod + "node", mod + "seed", mod + "content", mod + "policy", mod + "internal/trust", "github.com/dgraph-io/"},
+	// The node never depends on the supplier side.
+	"node": {mod + "seed", mod + "internal/cli"},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	for pkg, banned := range rules {
+		out, err := exec.Command("go", "list", "-deps", "-json=ImportPath", "../../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(out)))
+		for dec.More() {
+			var p struct{ ImportPath string }
+			if err := dec.Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if p.ImportPath == mod+pkg {
+				continue
+			}
+			for _, b := range banned {
+				if p.ImportPath == b || strings.HasPrefix(p.ImportPath, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(p.ImportPath, b)) {
+					t.Errorf("%s depends on %s (banned: %s)", pkg, p.ImportPath, b)
+				}
+			}
+		}
+	}
+}

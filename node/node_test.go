@@ -1,0 +1,373 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+
+	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/trust"
+	"github.com/tocsin-iiot/tocsin/overlay"
+	"github.com/tocsin-iiot/tocsin/policy"
+)
+
+// fleet is a seed and devices on a mocknet: real libp2p hosts, real
+// GossipSub and bitswap, real badger stores, in-memory links.
+type fleet struct {
+	t       *testing.T
+	mn      mocknet.Mocknet
+	key     *trust.PrivateKey
+	pubPath string
+	seed    *Node
+	devs    []*Node
+}
+
+func newFleet(t *testing.T, devices int) *fleet {
+	t.Helper()
+	f := &fleet{t: t, mn: mocknet.New()}
+	t.Cleanup(func() { f.mn.Close() })
+	var err error
+	if f.key, err = trust.GenerateKey(nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f.pubPath = filepath.Join(dir, "supplier.pub")
+	if err := trust.WriteKeyPair(f.key, filepath.Join(dir, "supplier.key"), f.pubPath); err != nil {
+		t.Fatal(err)
+	}
+	f.seed = f.start(&Config{Role: RoleSeed, DataDir: filepath.Join(dir, "seed"), TrustedKeys: []string{f.pubPath}})
+	for i := 0; i < devices; i++ {
+		f.devs = append(f.devs, f.start(f.deviceConfig(filepath.Join(dir, "dev", string(rune('a'+i))))))
+	}
+	return f
+}
+
+func (f *fleet) deviceConfig(dir string) *Config {
+	return &Config{
+		DataDir: dir, TrustedKeys: []string{f.pubPath},
+		Products:  []Product{{ID: "plc-fw", Version: "1.0.0"}},
+		Installer: Installer{Command: []string{"sh", "-c", `cp "$TOCSIN_FILE" "$TOCSIN_DATA_DIR/installed.bin"`}, Timeout: 30 * time.Second},
+	}
+}
+
+func (f *fleet) newHost() host.Host {
+	h, err := f.mn.GenPeer()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return h
+}
+
+func (f *fleet) start(cfg *Config) *Node {
+	f.t.Helper()
+	n, err := New(context.Background(), cfg, Options{Host: f.newHost()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func (f *fleet) connect(a, b host.Host) {
+	f.t.Helper()
+	if _, err := f.mn.LinkPeers(a.ID(), b.ID()); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.mn.ConnectPeers(a.ID(), b.ID()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// publish imports data into the seed and announces a signed release and
+// advisory, returning the raw envelopes.
+func (f *fleet) publish(data []byte, version string) (rel trust.Release, relEnv, advEnv []byte) {
+	f.t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(f.t.TempDir(), "fw.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	imp, err := f.seed.ImportFile(ctx, path, 64<<10)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rel = trust.Release{Product: "plc-fw", Version: version, RootCID: imp.Root.String(), Size: imp.Size, SHA256: imp.SHA256, ChunkSize: 64 << 10, Published: time.Unix(1e9, 0).UTC()}
+	re, err := trust.SignRelease(rel, f.key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ae, err := trust.SignAdvisory(f.advisory(rel), f.key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, e := range [][]byte{re.Marshal(), ae.Marshal()} {
+		if _, err := f.seed.Announce(ctx, e); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return rel, re.Marshal(), ae.Marshal()
+}
+
+func (f *fleet) advisory(rel trust.Release) trust.Advisory {
+	return trust.Advisory{ID: "TSA-" + rel.Version, Title: "fix", Product: rel.Product, FixedVersion: rel.Version, ReleaseID: rel.ID(), Published: rel.Published}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (n *Node) hasDoc(key string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.docs[key]
+	return ok
+}
+
+// TestFleetLine: seed — d0 — d1 — d2 — d3 in a line, so the advisory must be
+// validated and forwarded hop by hop, and blocks must be relayed by devices.
+func TestFleetLine(t *testing.T) {
+	f := newFleet(t, 4)
+	f.connect(f.seed.Host(), f.devs[0].Host())
+	for i := 1; i < len(f.devs); i++ {
+		f.connect(f.devs[i-1].Host(), f.devs[i].Host())
+	}
+	waitMesh(t, f.devs[len(f.devs)-1])
+	data := randomBytes(t, 1<<20+12345)
+	rel, _, _ := f.publish(data, "2.0.0")
+	want := sha256.Sum256(data)
+	for i, d := range f.devs {
+		waitFor(t, "device installed", 60*time.Second, func() bool {
+			st := d.Status().Releases[rel.ID()]
+			return st != nil && st.Phase == policy.PhaseInstalled
+		})
+		got, err := os.ReadFile(filepath.Join(d.cfg.DataDir, "installed.bin"))
+		if err != nil {
+			t.Fatalf("device %d: %v", i, err)
+		}
+		if sha256.Sum256(got) != want {
+			t.Fatalf("device %d installed a file that differs from the release", i)
+		}
+		if v := d.Status().Products["plc-fw"]; v != "2.0.0" {
+			t.Fatalf("device %d runs %q after install, want 2.0.0", i, v)
+		}
+	}
+	// The far end of the line fetched nothing from the seed: it is not
+	// connected to it, so every block came from a neighbour.
+	last := f.devs[len(f.devs)-1].Status().Releases[rel.ID()]
+	if last.Fetch.BytesByPeer[f.seed.ID().String()] != 0 {
+		t.Fatalf("device 3 received bytes from the seed it is not connected to")
+	}
+	if last.Fetch.BlocksFetched != last.Fetch.BlocksTotal {
+		t.Fatalf("device 3 fetched %d of %d blocks", last.Fetch.BlocksFetched, last.Fetch.BlocksTotal)
+	}
+}
+
+func waitMesh(t *testing.T, n *Node) {
+	t.Helper()
+	waitFor(t, "gossip peers", 10*time.Second, func() bool { return len(n.gossip.Topic.ListPeers()) > 0 })
+	time.Sleep(1500 * time.Millisecond) // one GossipSub heartbeat to graft the mesh
+}
+
+// TestForgedAdvisoriesRejected: an attacker next to d0 gossips an advisory
+// signed by an unknown key and one whose body was changed after signing. d0's
+// validator rejects both: nothing is stored, nothing is forwarded to d1.
+func TestForgedAdvisoriesRejected(t *testing.T) {
+	f := newFleet(t, 2)
+	f.connect(f.devs[0].Host(), f.devs[1].Host())
+	atk := f.newHost()
+	f.connect(atk, f.devs[0].Host())
+	ps, err := pubsub.NewGossipSub(context.Background(), atk) // no validator: it sends anything
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(overlay.TopicAnnounce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "attacker sees d0 on the topic", 10*time.Second, func() bool { return len(topic.ListPeers()) > 0 })
+	waitMesh(t, f.devs[1])
+
+	rogue, _ := trust.GenerateKey(nil)
+	adv := trust.Advisory{ID: "TSA-evil", Title: "install me", Product: "plc-fw", FixedVersion: "9.9.9", ReleaseID: "plc-fw@9.9.9"}
+	unknown, _ := trust.SignAdvisory(adv, rogue)
+	good, _ := trust.SignAdvisory(adv, f.key)
+	tampered := good
+	tampered.Payload = bytes.Replace(good.Payload, []byte("install me"), []byte("install ME"), 1)
+	unsigned := good
+	unsigned.Signatures = nil
+	forged := map[string][]byte{
+		"unknown key": unknown.Marshal(),
+		"tampered":    tampered.Marshal(),
+		"unsigned":    unsigned.Marshal(),
+		"garbage":     []byte(`{"payloadType":`),
+	}
+	for name, msg := range forged {
+		if err := topic.Publish(context.Background(), msg); err != nil {
+			t.Fatalf("%s: attacker publish: %v", name, err)
+		}
+	}
+	waitFor(t, "d0 rejects all four", 10*time.Second, func() bool { return f.devs[0].Status().Counters.DocsRejected >= len(forged) })
+	time.Sleep(2 * time.Second) // give any forwarded copy time to arrive
+	for i, d := range f.devs {
+		if d.hasDoc("advisory/TSA-evil") {
+			t.Fatalf("device %d stored a forged advisory", i)
+		}
+		if c := d.Status().Counters.DocsAccepted; c != 0 {
+			t.Fatalf("device %d accepted %d documents", i, c)
+		}
+	}
+	if got := f.devs[1].Status().Counters.DocsRejected; got != 0 {
+		t.Fatalf("d1 saw %d forged messages: d0 forwarded them", got)
+	}
+	// The stored state is empty on disk too.
+	if err := f.devs[0].store.DS.Sync(context.Background(), ds.NewKey("/")); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := f.devs[0].store.DS.Has(context.Background(), prefixDocs.ChildString("advisory:TSA-evil")); has {
+		t.Fatal("forged advisory on disk")
+	}
+}
+
+// corruptStore serves garbage bytes for every block it claims to have.
+type corruptStore struct{ blockstore.Blockstore }
+
+func (c corruptStore) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
+	b, err := c.Blockstore.Get(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	bad := append([]byte(nil), b.RawData()...)
+	bad[0] ^= 0xff
+	return blocks.NewBlockWithCid(bad, k)
+}
+
+// TestBadBlocksNeverStored: a peer that holds the release serves corrupted
+// bytes for every block over real bitswap. The device stores none of them,
+// finishes from the honest seed, and its store holds only the DAG's blocks.
+func TestBadBlocksNeverStored(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	data := randomBytes(t, 512<<10)
+
+	// The attacker has every block (same file, same chunking) but corrupts
+	// what it sends.
+	atk := f.newHost()
+	atkStore := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	imp, err := content.Import(context.Background(), content.DAGService(atkStore), bytes.NewReader(data), 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(atk), nil, corruptStore{atkStore})
+	defer bs.Close()
+	f.connect(atk, dev.Host())
+	// The seed joins late: the device first asks only the attacker.
+	rel, _, _ := f.publish(data, "2.0.0")
+	if rel.RootCID != imp.Root.String() {
+		t.Fatalf("test setup: attacker DAG %s differs from release %s", imp.Root, rel.RootCID)
+	}
+	f.connect(f.seed.Host(), dev.Host())
+	waitFor(t, "install", 60*time.Second, func() bool {
+		st := dev.Status().Releases[rel.ID()]
+		return st != nil && st.Phase == policy.PhaseInstalled
+	})
+	want := map[cid.Cid]bool{}
+	keys, _ := atkStore.AllKeysChan(context.Background())
+	for k := range keys {
+		want[k] = true
+	}
+	got, err := dev.store.Blocks.AllKeysChan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k := range got {
+		n++
+		if !want[k] {
+			t.Fatalf("device stored block %s that is not part of the release", k)
+		}
+		b, err := dev.store.Blocks.Get(context.Background(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := content.VerifyBlock(b); err != nil {
+			t.Fatalf("device stored a bad block: %v", err)
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("device holds %d blocks, release has %d", n, len(want))
+	}
+	if r := bs.LedgerForPeer(dev.ID()); r == nil || r.Sent == 0 {
+		t.Fatalf("the attacker never served the device: the test did not exercise bad blocks")
+	}
+	sum := sha256.Sum256(data)
+	if dev.Status().Releases[rel.ID()].Error != "" || hex.EncodeToString(sum[:]) != rel.SHA256 {
+		t.Fatal("unexpected state")
+	}
+}
+
+// TestRestartKeepsState: documents, progress and the installed version
+// survive a restart, and nothing is installed twice.
+func TestRestartKeepsState(t *testing.T) {
+	f := newFleet(t, 1)
+	f.connect(f.seed.Host(), f.devs[0].Host())
+	rel, _, _ := f.publish(randomBytes(t, 200<<10), "2.0.0")
+	dev := f.devs[0]
+	waitFor(t, "install", 30*time.Second, func() bool {
+		st := dev.Status().Releases[rel.ID()]
+		return st != nil && st.Phase == policy.PhaseInstalled
+	})
+	cfg := dev.cfg
+	marker := filepath.Join(cfg.DataDir, "installs.log")
+	if err := dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Installer.Command = []string{"sh", "-c", `echo run >> "` + marker + `"`}
+	again := f.start(cfg)
+	st := again.Status()
+	if st.Products["plc-fw"] != "2.0.0" || st.Releases[rel.ID()] == nil || st.Releases[rel.ID()].Phase != policy.PhaseInstalled {
+		b, _ := json.Marshal(st)
+		t.Fatalf("state lost across restart: %s", b)
+	}
+	if !again.hasDoc("advisory/TSA-2.0.0") || !again.hasDoc("release/"+rel.ID()) {
+		t.Fatal("documents lost across restart")
+	}
+	time.Sleep(1500 * time.Millisecond) // let the evaluate loop run
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the installer ran again after restart")
+	}
+	_ = peer.ID("")
+}
