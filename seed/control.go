@@ -187,4 +187,3 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out)
 }
-

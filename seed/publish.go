@@ -155,4 +155,3 @@ func writePublic(path string, pub trust.PublicKey) error {
 	}
 	return os.WriteFile(path, b, 0o644)
 }
-
