@@ -7,6 +7,7 @@
 package pins
 
 import (
+	_ "github.com/gocsaf/csaf/v3/csaf"
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/libp2p/go-libp2p-pubsub"
 	_ "github.com/prometheus/client_golang/prometheus"
