@@ -17,27 +17,27 @@ const sharedCVSS = "../../../shared/testdata/cvss"
 // disputed40 lists the CVSS 4.0 vectors of vectors_simple4 whose official
 // score we knowingly do not reproduce, with the score each side gives.
 //
-// All five sit in MacroVector 111200 (reference score 6.1). In exact
-// arithmetic their score is 6.1 - (1.5*3/4 + 0.9*2/8)/3 = 6.1 - 0.45 = 5.65,
-// a tie at x.x5. Computed in binary floating point the interpolation lands
-// one ULP below the tie, at 5.6499999999999995, and rounding that to one
-// decimal gives 5.6:
+// All five sit in MacroVector 111200 (score 6.1). In exact arithmetic their
+// score is 6.1 - (1.5*3/4 + 0.9*2/8)/3 = 6.1 - 0.45 = 5.65, a tie at x.x5.
+// Computed in binary floating point the interpolation lands one ULP below
+// the tie, at 5.6499999999999995, so:
 //
-//   - go-cvss v0.6.4 (our library) gives 5.6: math.Round(x*10)/10 on the
-//     float value;
-//   - vectors_simple4 (RedHatProductSecurity/cvss, the Python implementation)
-//     gives 5.7: it lifts the value by an epsilon before rounding half up;
-//   - FIRST's calculator repository (FIRSTdotorg/cvss-v4-calculator,
-//     cvss_score.js) ends with Math.round(value * 10) / 10 and gives 5.6, the
-//     same as the library. Red Hat's upstream calculator added the epsilon
-//     lift on 2024-11-01 (RedHatProductSecurity/cvss-v4-calculator#67) and
-//     gives 5.7, so the implementations really disagree.
+//   - go-cvss v0.6.4 (our library) gives 5.6: it rounds the float with
+//     math.Round(x*10)/10 (unchanged on its main branch as of 2026-08);
+//   - vectors_simple4 gives 5.7: it comes from RedHatProductSecurity/cvss,
+//     whose final_rounding adds an epsilon (1e-6) and then rounds half up
+//     with Decimal;
+//   - FIRST's calculator code (FIRSTdotorg/cvss-v4-calculator, cvss_score.js,
+//     main at c5b0d40, 2024-08-19) ends with Math.round(value * 10) / 10 and
+//     gives 5.6 like the library. Red Hat's own calculator added the epsilon
+//     on 2024-11-01 (RedHatProductSecurity/cvss-v4-calculator#67) and gives
+//     5.7, so the reference implementations themselves disagree.
 //
-// We follow the library (and the FIRST repository's code): the internal/cvss
-// package is a thin wrapper and does not patch the scoring maths, so a
-// score Tocsin prints is the score go-cvss computes. If a go-cvss upgrade
-// switches to rounding half up, these entries start to agree and the test
-// fails, so that this list is revisited on purpose.
+// We follow the library and FIRST's calculator code: internal/cvss is a thin
+// wrapper and does not patch the scoring maths, so the score Tocsin prints
+// is the score go-cvss computes. If a go-cvss upgrade switches to rounding
+// the tie half up, these entries start to agree and the test fails, so that
+// the list is revisited on purpose.
 var disputed40 = map[string]struct{ library, file float64 }{
 	"CVSS:4.0/AV:N/AC:L/AT:P/PR:H/UI:A/VC:N/VI:H/VA:L/SC:N/SI:N/SA:L": {5.6, 5.7},
 	"CVSS:4.0/AV:N/AC:H/AT:P/PR:H/UI:A/VC:L/VI:H/VA:N/SC:L/SI:N/SA:N": {5.6, 5.7},

@@ -17,6 +17,7 @@ var rules = map[string][]string{
 	// Pure decision code: no network, no store, no other Tocsin layer.
 	"policy":         {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "sim"},
 	"internal/trust": {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod}, // (crypto/x509 pulls in net; net/http stays banned)
+	"internal/csaf":  {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod + "node"},
 	"internal/cvss":  {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod + "node"},
 	// Content knows blocks, not peers' behaviour or policy.
 	"content": {"github.com/libp2p/go-libp2p-pubsub", mod + "node", mod + "seed", mod + "overlay", mod + "policy", "os/exec"},
