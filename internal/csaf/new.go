@@ -1,6 +1,8 @@
 package csaf
 
 import (
+	"github.com/tocsin-iiot/tocsin/internal/trust"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -31,10 +33,7 @@ const (
 // into a note with this title instead, and Inspect reads it back from there.
 const NoteTitleCVSSv4 = "CVSS v4.0"
 
-var (
-	reAdvisoryID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
-	reCVE        = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,19}$`)
-)
+var reCVE = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,19}$`)
 
 // Params describes the advisory New writes: one product, fixed in one
 // version, with one CVSS vector for all its CVEs.
@@ -199,9 +198,13 @@ func (p Params) check() (Params, cvss.Result, error) {
 	if p.PublisherNamespace == "" {
 		p.PublisherNamespace = DefaultPublisherNamespace
 	}
+	if err := trust.CheckAdvisoryID(p.ID); err != nil {
+		return bad("%v", err)
+	}
+	if trust.CheckVersion(p.FixedVersion) != nil {
+		return bad("fixed version %q: want 1-64 of A-Z a-z 0-9 . + _ ~ -, starting with a letter or digit", p.FixedVersion)
+	}
 	switch {
-	case !reAdvisoryID.MatchString(p.ID):
-		return bad("id %q: want 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", p.ID)
 	case p.Title == "":
 		return bad("empty title")
 	case len(p.Title) > 1024:
@@ -212,8 +215,6 @@ func (p Params) check() (Params, cvss.Result, error) {
 		return bad("empty product")
 	case len(p.Product) > 256 || hasControl(p.Product):
 		return bad("product %q: want one line of at most 256 bytes", p.Product)
-	case !reVersion.MatchString(p.FixedVersion):
-		return bad("fixed version %q: want 1-64 letters, digits, '.', '+', '_', '~' or '-', starting with a letter or digit", p.FixedVersion)
 	case len(p.PublisherName) > 256 || hasControl(p.PublisherName):
 		return bad("publisher name %q: want one line of at most 256 bytes", p.PublisherName)
 	case p.Time.IsZero():
@@ -226,8 +227,8 @@ func (p Params) check() (Params, cvss.Result, error) {
 	}
 	switch {
 	case p.ReleaseID == "":
-		if !reProduct.MatchString(p.Product) {
-			return bad("product %q is not a valid Tocsin product name (letters, digits, '.', '_', '-'); pass the release id explicitly", p.Product)
+		if err := trust.CheckProduct(p.Product); err != nil {
+			return bad("%v; pass the release id explicitly", err)
 		}
 		p.ReleaseID = ReleaseID(p.Product, p.FixedVersion)
 	case !strings.HasPrefix(p.ReleaseID, ReleasePrefix):

@@ -3,24 +3,21 @@ package csaf
 import (
 	"regexp"
 	"strings"
+
+	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
 
 // ReleasePrefix starts every Tocsin release id written into an advisory.
 const ReleasePrefix = "tocsin:release:"
 
-// The product and version grammar of a Tocsin release, "<product>@<version>"
-// (the same as the release manifests in internal/trust use).
-var (
-	reProduct = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	reVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+_~-]{0,63}$`)
-	// reReleaseToken finds candidate release ids in free text.
-	reReleaseToken = regexp.MustCompile(`tocsin:release:[A-Za-z0-9._+~@-]+`)
-)
+// reReleaseToken finds candidate release ids in free text; ParseReleaseID
+// then checks them against the release grammar of internal/trust.
+var reReleaseToken = regexp.MustCompile(`tocsin:release:[A-Za-z0-9._+~@-]+`)
 
 // ReleaseID returns the release id an advisory uses to point at the Tocsin
 // release fixing it: "tocsin:release:<product>@<version>".
 func ReleaseID(product, version string) string {
-	return ReleasePrefix + product + "@" + version
+	return ReleasePrefix + trust.ReleaseID(product, version)
 }
 
 // ParseReleaseID splits "tocsin:release:<product>@<version>" and checks both
@@ -31,7 +28,7 @@ func ParseReleaseID(id string) (product, version string, ok bool) {
 		return "", "", false
 	}
 	product, version, found = strings.Cut(rest, "@")
-	if !found || !reProduct.MatchString(product) || !reVersion.MatchString(version) {
+	if !found || trust.CheckProduct(product) != nil || trust.CheckVersion(version) != nil {
 		return "", "", false
 	}
 	return product, version, true

@@ -20,11 +20,42 @@ const (
 // release or advisory.
 var ErrInvalidDocument = errors.New("invalid document")
 
+// ErrBadIdentifier is wrapped by CheckProduct, CheckVersion and
+// CheckAdvisoryID.
+var ErrBadIdentifier = errors.New("bad identifier")
+
 var (
 	reProduct = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	reVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+_~-]{0,63}$`)
 	reAdvID   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 )
+
+// CheckProduct checks a product identifier: 1–128 of [A-Za-z0-9._-],
+// starting with a letter or digit.
+func CheckProduct(id string) error {
+	if !reProduct.MatchString(id) {
+		return fmt.Errorf("%w: product %q: want 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit", ErrBadIdentifier, id)
+	}
+	return nil
+}
+
+// CheckVersion checks a version string: 1–64 of [A-Za-z0-9.+_~-], starting
+// with a letter or digit.
+func CheckVersion(v string) error {
+	if !reVersion.MatchString(v) {
+		return fmt.Errorf("%w: version %q: want 1-64 of A-Z a-z 0-9 . + _ ~ -, starting with a letter or digit", ErrBadIdentifier, v)
+	}
+	return nil
+}
+
+// CheckAdvisoryID checks an advisory identifier: 1–128 of [A-Za-z0-9._:-],
+// starting with a letter or digit.
+func CheckAdvisoryID(id string) error {
+	if !reAdvID.MatchString(id) {
+		return fmt.Errorf("%w: advisory id %q: want 1-128 of A-Z a-z 0-9 . _ : -, starting with a letter or digit", ErrBadIdentifier, id)
+	}
+	return nil
+}
 
 // Release is a signed release manifest: what a supplier shipped, addressed by
 // the root CID of its UnixFS DAG and the SHA-256 of the whole file.
@@ -46,11 +77,10 @@ func ReleaseID(product, version string) string { return product + "@" + version 
 
 // Validate checks the manifest's fields.
 func (r Release) Validate() error {
+	if err := errors.Join(CheckProduct(r.Product), CheckVersion(r.Version)); err != nil {
+		return fmt.Errorf("%w: release: %w", ErrInvalidDocument, err)
+	}
 	switch {
-	case !reProduct.MatchString(r.Product):
-		return fmt.Errorf("%w: release product %q", ErrInvalidDocument, r.Product)
-	case !reVersion.MatchString(r.Version):
-		return fmt.Errorf("%w: release version %q", ErrInvalidDocument, r.Version)
 	case r.RootCID == "":
 		return fmt.Errorf("%w: release has no root CID", ErrInvalidDocument)
 	case r.Size <= 0:
@@ -84,15 +114,12 @@ type Advisory struct {
 
 // Validate checks the advisory's fields.
 func (a Advisory) Validate() error {
+	if err := errors.Join(CheckAdvisoryID(a.ID), CheckProduct(a.Product), CheckVersion(a.FixedVersion)); err != nil {
+		return fmt.Errorf("%w: advisory: %w", ErrInvalidDocument, err)
+	}
 	switch {
-	case !reAdvID.MatchString(a.ID):
-		return fmt.Errorf("%w: advisory id %q", ErrInvalidDocument, a.ID)
 	case len(a.Title) > 1024:
 		return fmt.Errorf("%w: advisory title longer than 1024 bytes", ErrInvalidDocument)
-	case !reProduct.MatchString(a.Product):
-		return fmt.Errorf("%w: advisory product %q", ErrInvalidDocument, a.Product)
-	case !reVersion.MatchString(a.FixedVersion):
-		return fmt.Errorf("%w: advisory fixed version %q", ErrInvalidDocument, a.FixedVersion)
 	case a.ReleaseID != ReleaseID(a.Product, a.FixedVersion):
 		return fmt.Errorf("%w: advisory points at release %q, want %q", ErrInvalidDocument, a.ReleaseID, ReleaseID(a.Product, a.FixedVersion))
 	case len(a.CVEs) > 256:
