@@ -85,6 +85,10 @@ type Config struct {
 	// the peers that got it from the seed before one more may; see
 	// content.Gate. Default 2s; "0s" turns super-seeding off.
 	SuperSeedInterval *time.Duration `yaml:"super_seed_interval"`
+	// StallTimeout: a fetch round that brings no block for this long is
+	// cancelled and the missing blocks are asked for again from every
+	// connected peer. Default 3s.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
 
@@ -142,8 +146,7 @@ func (c *Config) Check() error {
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Products {
-		probe := trust.Release{Product: p.ID, Version: p.Version, RootCID: "x", Size: 1, SHA256: "0000000000000000000000000000000000000000000000000000000000000000", ChunkSize: 1}
-		if err := probe.Validate(); err != nil {
+		if err := errors.Join(trust.CheckProduct(p.ID), trust.CheckVersion(p.Version)); err != nil {
 			return fmt.Errorf("%w: products[%d]: %w", ErrConfig, i, err)
 		}
 		if seen[p.ID] {
@@ -156,6 +159,9 @@ func (c *Config) Check() error {
 	}
 	if c.Installer.Timeout == 0 {
 		c.Installer.Timeout = 10 * time.Minute
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 3 * time.Second
 	}
 	if c.MaxReleaseSize == "" {
 		c.MaxReleaseSize = "4GiB"

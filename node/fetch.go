@@ -19,9 +19,8 @@ import (
 
 // Errors from fetching.
 var (
-	ErrTooLarge   = errors.New("release larger than allowed")
-	ErrMismatch   = errors.New("reassembled file does not match the signed manifest")
-	ErrIncomplete = errors.New("fetch incomplete")
+	ErrTooLarge = errors.New("release larger than allowed")
+	ErrMismatch = errors.New("reassembled file does not match the signed manifest")
 )
 
 func (n *Node) runFetch(rel trust.Release) {
@@ -59,52 +58,30 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release) (fs FetchStats, fil
 	// Bytes a DAG of this size can hold, with generous room for
 	// intermediate nodes; more than this is an endless-data attack.
 	limit := rel.Size + rel.Size/8 + 1<<20
-	n.mu.Lock()
-	n.heldAtStart, n.refetched = map[cid.Cid]struct{}{}, 0
-	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		fs.Refetched = n.refetched
-		n.heldAtStart = nil
-		n.mu.Unlock()
-	}()
-	ses := blockservice.NewSession(ctx, n.bserv)
+	track := n.trackFetch(rel.ID())
+	defer func() { fs.Refetched = n.untrackFetch(rel.ID(), track) }()
 	has := func(c cid.Cid) bool { return content.Has(ctx, n.store.Blocks, c) }
 	level := []cid.Cid{root}
 	for len(level) > 0 {
 		fs.BlocksTotal += len(level)
 		n.mu.Lock()
 		want := content.PlanWants(level, has, n.rng)
-		wanted := make(map[cid.Cid]bool, len(want))
-		for _, c := range want {
-			wanted[c] = true
-		}
-		for _, c := range level {
-			if !wanted[c] {
-				n.heldAtStart[c] = struct{}{}
-			}
-		}
 		n.mu.Unlock()
+		track.hold(level, want)
 		fs.BlocksPresent += len(level) - len(want)
-		if len(want) > 0 {
-			got := 0
-			for b := range ses.GetBlocks(ctx, want) {
-				got++
-				fs.BlocksFetched++
-				fs.BytesFetched += int64(len(b.RawData()))
-				if fs.BytesFetched > limit {
-					return fs, "", fmt.Errorf("%w: %s sent more than %d bytes", ErrTooLarge, rel.ID(), limit)
-				}
-				if got%16 == 0 {
-					n.progressUpdate(rel.ID(), fs)
-				}
+		err := n.getBlocks(ctx, want, func(size int) error {
+			fs.BlocksFetched++
+			fs.BytesFetched += int64(size)
+			if fs.BytesFetched > limit {
+				return fmt.Errorf("%w: %s sent more than %d bytes", ErrTooLarge, rel.ID(), limit)
 			}
-			if got < len(want) {
-				if ctx.Err() != nil {
-					return fs, "", ctx.Err()
-				}
-				return fs, "", fmt.Errorf("%w: %d of %d blocks", ErrIncomplete, got, len(want))
+			if fs.BlocksFetched%16 == 0 {
+				n.progressUpdate(rel.ID(), fs)
 			}
+			return nil
+		})
+		if err != nil {
+			return fs, "", err
 		}
 		var next []cid.Cid
 		for _, c := range level {
@@ -130,6 +107,77 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release) (fs FetchStats, fil
 	file, err = n.assemble(ctx, rel, root)
 	fs.DurationSeconds = time.Since(start).Seconds()
 	return fs, file, err
+}
+
+// getBlocks fetches every CID in want, calling got for each block as it is
+// stored. bitswap can stall: its server may answer DONT_HAVE for a block it
+// receives a moment later and then never say HAVE, and a hostile peer may
+// say HAVE and never send. So a round that brings no block for
+// stallTimeout is cancelled (bitswap sends CANCELs) and the blocks still
+// missing are asked for again in a fresh session, which broadcasts fresh
+// want-haves to every connected peer.
+func (n *Node) getBlocks(ctx context.Context, want []cid.Cid, got func(size int) error) error {
+	rounds := 0
+	for len(want) > 0 {
+		rounds++
+		missing, err := n.getRound(ctx, want, got)
+		if err != nil {
+			return err
+		}
+		if len(missing) == len(want) && rounds > 1 {
+			n.log.Debug("fetch stalled again; retrying", "missing", len(missing), "round", rounds)
+		}
+		want = missing
+	}
+	return nil
+}
+
+// getRound runs one bitswap session over want until every block arrived or
+// none arrived for stallTimeout, and returns the CIDs still missing.
+func (n *Node) getRound(ctx context.Context, want []cid.Cid, got func(size int) error) ([]cid.Cid, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pending := make(map[cid.Cid]struct{}, len(want))
+	for _, c := range want {
+		pending[c] = struct{}{}
+	}
+	ch := blockservice.NewSession(rctx, n.bserv).GetBlocks(rctx, want)
+	stall := time.NewTimer(n.stallTimeout)
+	defer stall.Stop()
+	for len(pending) > 0 {
+		select {
+		case b, ok := <-ch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				return remaining(want, pending), nil
+			}
+			if _, ok := pending[b.Cid()]; !ok {
+				continue
+			}
+			delete(pending, b.Cid())
+			if err := got(len(b.RawData())); err != nil {
+				return nil, err
+			}
+			stall.Reset(n.stallTimeout)
+		case <-stall.C:
+			return remaining(want, pending), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, nil
+}
+
+func remaining(want []cid.Cid, pending map[cid.Cid]struct{}) []cid.Cid {
+	out := make([]cid.Cid, 0, len(pending))
+	for _, c := range want {
+		if _, ok := pending[c]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (n *Node) progressUpdate(id string, fs FetchStats) {

@@ -61,22 +61,20 @@ type Node struct {
 	sync   *overlay.Sync
 	gate   *content.Gate
 
-	kick chan struct{}
+	kick         chan struct{}
+	stallTimeout time.Duration
 
-	mu        sync.Mutex
-	rng       *rand.Rand
-	docs      map[string]trust.Document // by Document.Key()
-	order     []string                  // doc keys in arrival order
-	progress  map[string]*releaseState  // by release ID
-	installed map[string]string         // product → version installed by Tocsin
-	peersSeen map[peer.ID]struct{}
-	// heldAtStart are blocks the store held when a running fetch began;
-	// refetched counts copies of them that arrived anyway.
-	heldAtStart map[cid.Cid]struct{}
-	refetched   int
-	counters    Counters
-	statusPath  string
-	started     time.Time
+	mu         sync.Mutex
+	rng        *rand.Rand
+	docs       map[string]trust.Document // by Document.Key()
+	order      []string                  // doc keys in arrival order
+	progress   map[string]*releaseState  // by release ID
+	installed  map[string]string         // product → version installed by Tocsin
+	peersSeen  map[peer.ID]struct{}
+	fetches    map[string]*fetchTrack // running fetches by release ID
+	counters   Counters
+	statusPath string
+	started    time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,9 +114,9 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n := &Node{
 		cfg: cfg, log: log, now: now, ring: ring, retry: policy.DefaultRetryPolicy(),
 		kick: make(chan struct{}, 1), docs: map[string]trust.Document{}, progress: map[string]*releaseState{},
-		installed: map[string]string{}, peersSeen: map[peer.ID]struct{}{},
+		installed: map[string]string{}, peersSeen: map[peer.ID]struct{}{}, fetches: map[string]*fetchTrack{},
 		statusPath: filepath.Join(dataDir, "status.json"), started: now(),
-		ctx: cctx, cancel: cancel,
+		ctx: cctx, cancel: cancel, stallTimeout: cfg.StallTimeout,
 	}
 	defer func() {
 		if err != nil {
@@ -277,18 +275,71 @@ func WriteIdentity(path string, k crypto.PrivKey) error {
 	return f.Close()
 }
 
-// refetchTracer counts blocks that arrive although the store held them when
-// the current fetch began: the figure that proves a resumed download does not
-// fetch again what it already has.
+// fetchTrack remembers, for one running fetch, the blocks the store already
+// held when the fetch asked for their level, and counts copies of them that
+// arrive anyway: the figure that proves a resumed download does not fetch
+// again what it already has.
+type fetchTrack struct {
+	mu        sync.Mutex
+	held      map[cid.Cid]struct{}
+	refetched int
+}
+
+// hold records the members of level that are not in want.
+func (t *fetchTrack) hold(level, want []cid.Cid) {
+	wanted := make(map[cid.Cid]struct{}, len(want))
+	for _, c := range want {
+		wanted[c] = struct{}{}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range level {
+		if _, ok := wanted[c]; !ok {
+			t.held[c] = struct{}{}
+		}
+	}
+}
+
+func (n *Node) trackFetch(id string) *fetchTrack {
+	t := &fetchTrack{held: map[cid.Cid]struct{}{}}
+	n.mu.Lock()
+	n.fetches[id] = t
+	n.mu.Unlock()
+	return t
+}
+
+func (n *Node) untrackFetch(id string, t *fetchTrack) int {
+	n.mu.Lock()
+	delete(n.fetches, id)
+	n.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refetched
+}
+
+// refetchTracer sees every bitswap message the node receives and charges
+// each block to the running fetches that already held it.
 type refetchTracer struct{ n *Node }
 
-func (t refetchTracer) MessageReceived(_ peer.ID, m bsmsg.BitSwapMessage) {
-	t.n.mu.Lock()
-	defer t.n.mu.Unlock()
-	for _, b := range m.Blocks() {
-		if _, ok := t.n.heldAtStart[b.Cid()]; ok {
-			t.n.refetched++
+func (r refetchTracer) MessageReceived(_ peer.ID, m bsmsg.BitSwapMessage) {
+	bs := m.Blocks()
+	if len(bs) == 0 {
+		return
+	}
+	r.n.mu.Lock()
+	tracks := make([]*fetchTrack, 0, len(r.n.fetches))
+	for _, t := range r.n.fetches {
+		tracks = append(tracks, t)
+	}
+	r.n.mu.Unlock()
+	for _, t := range tracks {
+		t.mu.Lock()
+		for _, b := range bs {
+			if _, ok := t.held[b.Cid()]; ok {
+				t.refetched++
+			}
 		}
+		t.mu.Unlock()
 	}
 }
 
