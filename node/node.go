@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/overlay"
 	"github.com/tocsin-iiot/tocsin/policy"
@@ -264,15 +265,10 @@ func WriteIdentity(path string, k crypto.PrivKey) error {
 	if err != nil {
 		return fmt.Errorf("encode identity: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := fsutil.WriteNew(path, b, 0o600); err != nil {
 		return fmt.Errorf("write identity key: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write identity key: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 // fetchTrack remembers, for one running fetch, the blocks the store already

@@ -13,6 +13,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
@@ -222,12 +223,7 @@ func (n *Node) writeStatus() {
 	if err != nil {
 		return
 	}
-	tmp := n.statusPath + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		n.log.Warn("write status", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, n.statusPath); err != nil {
+	if err := fsutil.WriteAtomic(n.statusPath, b, 0o644); err != nil {
 		n.log.Warn("write status", "err", err)
 	}
 }

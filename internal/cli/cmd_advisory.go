@@ -1,8 +1,9 @@
 package cli
 
 import (
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
+
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -131,7 +132,7 @@ real advisory. FILE is never overwritten; - writes to standard output.`,
 				_, err := cmd.OutOrStdout().Write(data)
 				return err
 			}
-			if err := writeAdvisoryFile(out, data); err != nil {
+			if err := fsutil.WriteNew(out, data, 0o644); err != nil {
 				return err
 			}
 			s, err := csaf.Inspect(data)
@@ -186,25 +187,6 @@ func readAdvisoryFile(cmd *cobra.Command, path string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return data, nil
-}
-
-// writeAdvisoryFile writes data to a new file; it never overwrites, and removes
-// what it wrote if writing fails.
-func writeAdvisoryFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists; not overwriting it", path)
-		}
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // inspectJSON is the --json output of advisory inspect: the five summary keys

@@ -16,11 +16,12 @@ const mod = "github.com/tocsin-iiot/tocsin/"
 var rules = map[string][]string{
 	// Pure decision code: no network, no store, no other Tocsin layer.
 	"policy":         {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "sim"},
-	"internal/trust": {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod}, // (crypto/x509 pulls in net; net/http stays banned)
+	"internal/trust": {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy", mod + "internal/cli"}, // (crypto/x509 pulls in net; net/http stays banned)
 	"internal/csaf":  {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod + "node"},
 	"internal/cvss":  {"github.com/libp2p/", "github.com/ipfs/", "net/http", "os/exec", mod + "node"},
 	// Content knows blocks, not peers' behaviour or policy.
-	"content": {"github.com/libp2p/go-libp2p-pubsub", mod + "node", mod + "seed", mod + "overlay", mod + "policy", "os/exec"},
+	"internal/fsutil": {mod},
+	"content":         {"github.com/libp2p/go-libp2p-pubsub", mod + "node", mod + "seed", mod + "overlay", mod + "policy", "os/exec"},
 	// Overlay moves opaque bytes; it neither verifies nor stores.
 	"overlay": {mod + "node", mod + "seed", mod + "content", mod + "policy", mod + "internal/trust", "github.com/dgraph-io/"},
 	// The node never depends on the supplier side.

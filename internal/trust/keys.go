@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 )
 
 // ErrKeyFile is wrapped by every error about reading or writing a key file.
@@ -72,20 +74,8 @@ func WriteKeyPair(k *PrivateKey, privPath, pubPath string) error {
 }
 
 func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
+	if err := fsutil.WriteNew(path, data, mode); err != nil {
 		return fmt.Errorf("%w: %w", ErrKeyFile, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("%w: write %s: %w", ErrKeyFile, path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("%w: sync %s: %w", ErrKeyFile, path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%w: close %s: %w", ErrKeyFile, path, err)
 	}
 	return nil
 }
