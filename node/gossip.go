@@ -1,13 +1,8 @@
 package node
 
 import (
-	"os"
-
 	"context"
 	"errors"
-	"fmt"
-	"github.com/ipfs/boxo/ipld/merkledag"
-	"github.com/tocsin-iiot/tocsin/content"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -18,18 +13,19 @@ import (
 // validate runs inside GossipSub before a message is delivered or forwarded.
 // Forged, tampered, unsigned or malformed envelopes are rejected (the sender
 // is penalised and nothing is forwarded); envelopes we already hold are
-// ignored, so re-announcements never cause a re-broadcast storm.
-func (n *Node) validate(_ context.Context, from peer.ID, data []byte) pubsub.ValidationResult {
+// ignored, so re-announcements never cause a re-broadcast storm. The
+// verified document rides along to delivery, so it is verified once.
+func (n *Node) validate(_ context.Context, from peer.ID, data []byte) (pubsub.ValidationResult, any) {
 	doc, err := trust.Open(data, n.ring)
 	if err != nil {
 		n.mu.Lock()
 		n.counters.DocsRejected++
 		n.mu.Unlock()
 		n.log.Warn("rejected gossip", "from", from, "err", err)
-		return pubsub.ValidationReject
+		return pubsub.ValidationReject, nil
 	}
 	if from == n.host.ID() {
-		return pubsub.ValidationAccept // our own announcement
+		return pubsub.ValidationAccept, doc // our own announcement
 	}
 	n.mu.Lock()
 	_, known := n.docs[doc.Key()]
@@ -38,26 +34,32 @@ func (n *Node) validate(_ context.Context, from peer.ID, data []byte) pubsub.Val
 	}
 	n.mu.Unlock()
 	if known {
-		return pubsub.ValidationIgnore
+		return pubsub.ValidationIgnore, nil
 	}
-	return pubsub.ValidationAccept
+	return pubsub.ValidationAccept, doc
 }
 
-// readGossip takes delivered (already validated) messages off the topic.
+// readGossip takes delivered messages off the topic; the validator has
+// verified each and attached the document.
 func (n *Node) readGossip() {
 	for {
 		m, err := n.gossip.Sub.Next(n.ctx)
 		if err != nil {
 			return
 		}
-		n.intake(m.ReceivedFrom, m.Data)
+		doc, ok := m.ValidatorData.(trust.Document)
+		if !ok { // cannot happen: every accepted message carries its document
+			continue
+		}
+		if err := n.admit(doc); err != nil && !errors.Is(err, errKnown) {
+			n.log.Warn("store document", "doc", doc.Key(), "err", err)
+		}
 	}
 }
 
-// intake verifies an envelope from any source (gossip, sync, the seed's
-// control API) and, if it is valid and new, stores it and wakes the
-// evaluate loop. Verification happens here again: sync does not pass
-// through the gossip validator, and a document is never stored unverified.
+// intake verifies an envelope that did not come through the gossip
+// validator (catch-up sync) and admits it. A document is never stored
+// unverified.
 func (n *Node) intake(from peer.ID, data []byte) {
 	if _, err := n.accept(data); err != nil && !errors.Is(err, errKnown) {
 		n.log.Warn("rejected document", "from", from, "err", err)
@@ -66,6 +68,7 @@ func (n *Node) intake(from peer.ID, data []byte) {
 
 var errKnown = errors.New("already known")
 
+// accept verifies data and admits the document.
 func (n *Node) accept(data []byte) (trust.Document, error) {
 	doc, err := trust.Open(data, n.ring)
 	if err != nil {
@@ -74,20 +77,26 @@ func (n *Node) accept(data []byte) (trust.Document, error) {
 		n.mu.Unlock()
 		return trust.Document{}, err
 	}
+	return doc, n.admit(doc)
+}
+
+// admit stores a verified document durably, then makes it visible and wakes
+// the evaluate loop. It returns errKnown for a document already held.
+func (n *Node) admit(doc trust.Document) error {
 	key := doc.Key()
 	n.mu.Lock()
-	if _, ok := n.docs[key]; ok {
-		n.mu.Unlock()
-		return doc, errKnown
-	}
+	_, known := n.docs[key]
 	n.mu.Unlock()
+	if known {
+		return errKnown
+	}
 	if err := n.putDoc(n.ctx, doc); err != nil {
-		return trust.Document{}, err
+		return err
 	}
 	n.mu.Lock()
-	if _, ok := n.docs[key]; ok { // raced with another intake
+	if _, ok := n.docs[key]; ok { // raced with another path
 		n.mu.Unlock()
-		return doc, errKnown
+		return errKnown
 	}
 	n.docs[key] = doc
 	n.order = append(n.order, key)
@@ -96,7 +105,7 @@ func (n *Node) accept(data []byte) (trust.Document, error) {
 	n.log.Info("accepted document", "doc", key, "signer", doc.KeyID[:16])
 	n.writeStatus()
 	n.wake()
-	return doc, nil
+	return nil
 }
 
 // Envelopes implements overlay.Catalog: every verified document we hold,
@@ -115,31 +124,3 @@ func (n *Node) Envelopes() [][]byte {
 	}
 	return out
 }
-
-// Announce verifies a signed envelope, stores it, and publishes it on the
-// announce topic. Seeds call it to inject what the supplier published.
-func (n *Node) Announce(ctx context.Context, data []byte) (trust.Document, error) {
-	doc, err := n.accept(data)
-	if err != nil && !errors.Is(err, errKnown) {
-		return trust.Document{}, err
-	}
-	if err := n.gossip.Topic.Publish(ctx, data); err != nil {
-		return doc, fmt.Errorf("publish %s: %w", doc.Key(), err)
-	}
-	return doc, nil
-}
-
-// ImportFile chunks the file at path into the node's store (chunkSize bytes
-// per leaf) and tells bitswap about the new blocks.
-func (n *Node) ImportFile(ctx context.Context, path string, chunkSize int) (content.Imported, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return content.Imported{}, fmt.Errorf("open release file: %w", err)
-	}
-	defer f.Close()
-	return content.Import(ctx, merkledag.NewDAGService(n.bserv), f, chunkSize)
-}
-
-// Open verifies an envelope against the node's trusted keys without storing
-// it.
-func (n *Node) Open(data []byte) (trust.Document, error) { return trust.Open(data, n.ring) }

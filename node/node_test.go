@@ -14,14 +14,15 @@ import (
 
 	"github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 
 	"github.com/tocsin-iiot/tocsin/content"
@@ -369,5 +370,70 @@ func TestRestartKeepsState(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("the installer ran again after restart")
 	}
-	_ = peer.ID("")
+}
+
+// TestImportReleaseChecksBeforeStoring: a file that does not match the signed
+// manifest is refused and leaves no block in the seed's store.
+func TestImportReleaseChecksBeforeStoring(t *testing.T) {
+	f := newFleet(t, 0)
+	path := filepath.Join(t.TempDir(), "fw.bin")
+	if err := os.WriteFile(path, randomBytes(t, 300<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	imp, err := content.Import(context.Background(), content.Discard(), mustOpen(t, path), 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := trust.Release{Product: "plc-fw", Version: "2.0.0", RootCID: imp.Root.String(), Size: imp.Size, SHA256: imp.SHA256, ChunkSize: 64 << 10}
+	wrong := rel
+	wrong.SHA256 = "00" + rel.SHA256[2:]
+	if err := f.seed.ImportRelease(context.Background(), path, wrong); err == nil {
+		t.Fatal("a file that does not match its manifest was imported")
+	}
+	keys, _ := f.seed.store.Blocks.AllKeysChan(context.Background())
+	for k := range keys {
+		t.Fatalf("block %s stored from a refused file", k)
+	}
+	if err := f.seed.ImportRelease(context.Background(), path, rel); err != nil {
+		t.Fatalf("matching file refused: %v", err)
+	}
+	if !content.Has(context.Background(), f.seed.store.Blocks, imp.Root) {
+		t.Fatal("matching file not stored")
+	}
+}
+
+func mustOpen(t *testing.T, p string) *os.File {
+	fh, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	return fh
+}
+
+// TestStockBitswapFetchesFromSeed: a plain boxo bitswap peer, with none of
+// Tocsin's code, fetches a published release from the seed by its root CID
+// (merkledag.FetchGraph, as `ipfs pin add` would) and gets the exact file.
+func TestStockBitswapFetchesFromSeed(t *testing.T) {
+	f := newFleet(t, 0)
+	data := randomBytes(t, 2<<20+999)
+	rel, _, _ := f.publish(data, "2.0.0")
+	stock := f.newHost()
+	store := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(stock), nil, store)
+	defer bs.Close()
+	f.connect(stock, f.seed.Host())
+	root, err := cid.Decode(rel.RootCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := merkledag.FetchGraph(ctx, root, merkledag.NewDAGService(blockservice.New(store, bs))); err != nil {
+		t.Fatalf("stock fetch: %v", err)
+	}
+	var out bytes.Buffer
+	if _, sum, err := content.Assemble(ctx, store, root, &out); err != nil || sum != rel.SHA256 || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("stock node got a different file (sha %s, err %v)", sum, err)
+	}
 }

@@ -18,8 +18,9 @@ const MaxMessageSize = 1<<20 + 64<<10
 
 // Validator judges one message before it is delivered or forwarded: Accept,
 // Reject (invalid: the sender is penalised) or Ignore (valid but useless,
-// e.g. already known).
-type Validator func(ctx context.Context, from peer.ID, data []byte) pubsub.ValidationResult
+// e.g. already known). What it returns besides is attached to the delivered
+// message as ValidatorData, so the receiver need not decode it again.
+type Validator func(ctx context.Context, from peer.ID, data []byte) (pubsub.ValidationResult, any)
 
 // Gossip is a joined announce topic.
 type Gossip struct {
@@ -42,7 +43,11 @@ func JoinGossip(ctx context.Context, h host.Host, validate Validator, opts ...pu
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	if err := ps.RegisterTopicValidator(TopicAnnounce, func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		return validate(ctx, from, m.Data)
+		res, v := validate(ctx, from, m.Data)
+		if res == pubsub.ValidationAccept {
+			m.ValidatorData = v
+		}
+		return res
 	}); err != nil {
 		return nil, fmt.Errorf("register validator: %w", err)
 	}

@@ -107,12 +107,8 @@ func (cs *controlServer) do(ctx context.Context, req PublishRequest) (Result, er
 	if advDoc.Advisory.ReleaseID != rel.ID() {
 		return Result{}, fmt.Errorf("advisory points at %s, not %s", advDoc.Advisory.ReleaseID, rel.ID())
 	}
-	imp, err := cs.n.ImportFile(ctx, req.File, rel.ChunkSize)
-	if err != nil {
+	if err := cs.n.ImportRelease(ctx, req.File, *rel); err != nil {
 		return Result{}, err
-	}
-	if imp.Root.String() != rel.RootCID || imp.Size != rel.Size || imp.SHA256 != rel.SHA256 {
-		return Result{}, fmt.Errorf("file %s does not match the signed manifest (root %s, want %s)", req.File, imp.Root, rel.RootCID)
 	}
 	if _, err := cs.n.Announce(ctx, req.Release); err != nil {
 		return Result{}, err

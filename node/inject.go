@@ -1,0 +1,73 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/trust"
+)
+
+// This file is what a seed calls to inject what its supplier published.
+
+// Open verifies an envelope against the node's trusted keys without storing
+// it.
+func (n *Node) Open(data []byte) (trust.Document, error) { return trust.Open(data, n.ring) }
+
+// Announce verifies a signed envelope, stores it, and publishes it on the
+// announce topic.
+func (n *Node) Announce(ctx context.Context, data []byte) (trust.Document, error) {
+	doc, err := n.accept(data)
+	if err != nil && !errors.Is(err, errKnown) {
+		return trust.Document{}, err
+	}
+	if err := n.gossip.Topic.Publish(ctx, data); err != nil {
+		return doc, fmt.Errorf("publish %s: %w", doc.Key(), err)
+	}
+	return doc, nil
+}
+
+// ImportRelease chunks the file at path into the node's store, but only
+// after a dry run (nothing stored) shows that it is exactly the file rel
+// describes: same root CID, size and SHA-256. The file is read twice; a file
+// that changes between the reads is caught by the second check.
+func (n *Node) ImportRelease(ctx context.Context, path string, rel trust.Release) error {
+	check := func(imp content.Imported) error {
+		if imp.Root.String() != rel.RootCID || imp.Size != rel.Size || imp.SHA256 != rel.SHA256 {
+			return fmt.Errorf("file %s does not match the signed manifest of %s (root %s, want %s)", path, rel.ID(), imp.Root, rel.RootCID)
+		}
+		return nil
+	}
+	dry, err := n.importFile(ctx, path, rel.ChunkSize, content.Discard())
+	if err != nil {
+		return err
+	}
+	if err := check(dry); err != nil {
+		return err
+	}
+	imp, err := n.importFile(ctx, path, rel.ChunkSize, merkledag.NewDAGService(n.bserv))
+	if err != nil {
+		return err
+	}
+	return check(imp)
+}
+
+// ImportFile chunks the file at path into the node's store (chunkSize bytes
+// per leaf) and tells bitswap about the new blocks.
+func (n *Node) ImportFile(ctx context.Context, path string, chunkSize int) (content.Imported, error) {
+	return n.importFile(ctx, path, chunkSize, merkledag.NewDAGService(n.bserv))
+}
+
+func (n *Node) importFile(ctx context.Context, path string, chunkSize int, dst ipld.DAGService) (content.Imported, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return content.Imported{}, fmt.Errorf("open release file: %w", err)
+	}
+	defer f.Close()
+	return content.Import(ctx, dst, f, chunkSize)
+}
