@@ -12,6 +12,9 @@
 //     hands each block to few peers first so devices swarm among themselves.
 //     Time and randomness are passed in.
 //   - throttle.go: an upload-rate cap on what the bitswap server reads.
+//   - delta.go: binary deltas like `zstd --patch-from` (the old file as a raw
+//     zstd dictionary, klauspost/compress) with a checked header, so a device
+//     running version X can rebuild Y from a small patch.
 //
 // What may not: no libp2p hosts, no pubsub, no policy decisions, no package
 // of Tocsin's other than internal/ helpers. The node wires these pieces to the

@@ -24,6 +24,8 @@ var rules = map[string][]string{
 	"content":         {"github.com/libp2p/go-libp2p-pubsub", mod + "node", mod + "seed", mod + "overlay", mod + "policy", "os/exec"},
 	// Overlay moves opaque bytes; it neither verifies nor stores.
 	"overlay": {mod + "node", mod + "seed", mod + "content", mod + "policy", mod + "internal/trust", "github.com/dgraph-io/"},
+	// The distribution bounds are arithmetic: standard library only.
+	"sim/bound": {"codeberg.org/", "filippo.io/", "git.sr.ht/", "github.com/", "go.etcd.io/", "go.opentelemetry.io/", "go.uber.org/", "golang.org/", "gonum.org/", "google.golang.org/", "gopkg.in/", "lukechampine.com/"},
 	// The node never depends on the supplier side.
 	"node": {mod + "seed", mod + "internal/cli"},
 }
