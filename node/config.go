@@ -48,8 +48,27 @@ type Installer struct {
 	// installed. It must be idempotent: after a crash mid-install it runs
 	// again. Required for devices.
 	Command []string `yaml:"command"`
-	// Timeout kills the installer after this long. Default 10m.
+	// Timeout kills the installer (and the rollback command) after this
+	// long. Default 10m.
 	Timeout time.Duration `yaml:"timeout"`
+	// Rollback is argv run when a release this device installed is
+	// recalled, with TOCSIN_ROLLBACK_TO (the version installed before it)
+	// and the same variables as Command. Empty: a recall is reported but
+	// nothing is run.
+	Rollback []string `yaml:"rollback"`
+}
+
+// Seed holds what only a supplier seed needs.
+type Seed struct {
+	// HeartbeatKey is the heartbeat role's private key. When set the seed
+	// signs and gossips a heartbeat every HeartbeatInterval, valid for
+	// HeartbeatTTL. Empty: this seed sends no heartbeats.
+	HeartbeatKey string `yaml:"heartbeat_key"`
+	// HeartbeatInterval: default 1m.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// HeartbeatTTL is how long a heartbeat stays valid: a device that hears
+	// none for this long reports "stale". Default 15m.
+	HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
 }
 
 // Config is a node's configuration file. Relative paths are relative to the
@@ -70,9 +89,16 @@ type Config struct {
 	// Bootstrap are peers to stay connected to, as full multiaddrs ending
 	// in /p2p/<peer id> (a seed, a gateway, neighbours).
 	Bootstrap []string `yaml:"bootstrap"`
-	// TrustedKeys are supplier public key files (PEM). Only documents
-	// signed by one of these keys are accepted. At least one is required.
-	TrustedKeys []string `yaml:"trusted_keys"`
+	// TrustRoot is the supplier's signed trust root (see `tocsin root
+	// init`), given to the device at enrolment. Only documents signed by a
+	// threshold of the keys its roles name are accepted; newer roots
+	// arrive over the network and replace it (in the store) when a
+	// threshold of its root keys signed them. Required.
+	TrustRoot string `yaml:"trust_root"`
+	// Hardware is this device's hardware id; a release whose manifest
+	// lists hardware ids not including it is never fetched or installed.
+	// Empty: the device accepts only releases that list no hardware.
+	Hardware string `yaml:"hardware"`
 	// Products are what this device runs. Empty for seeds.
 	Products []Product `yaml:"products"`
 	// Installer applies verified files. Required for devices.
@@ -89,6 +115,8 @@ type Config struct {
 	// cancelled and the missing blocks are asked for again from every
 	// connected peer. Default 3s.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// Seed configures the seed role.
+	Seed Seed `yaml:"seed"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
 
@@ -138,8 +166,22 @@ func (c *Config) Check() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data_dir is required", ErrConfig)
 	}
-	if len(c.TrustedKeys) == 0 {
-		return fmt.Errorf("%w: trusted_keys needs at least one supplier public key", ErrConfig)
+	if c.TrustRoot == "" {
+		return fmt.Errorf("%w: trust_root is required (the supplier's root.json)", ErrConfig)
+	}
+	if c.Hardware != "" {
+		if err := trust.CheckProduct(c.Hardware); err != nil {
+			return fmt.Errorf("%w: hardware: %w", ErrConfig, err)
+		}
+	}
+	if c.Seed.HeartbeatInterval <= 0 {
+		c.Seed.HeartbeatInterval = time.Minute
+	}
+	if c.Seed.HeartbeatTTL <= 0 {
+		c.Seed.HeartbeatTTL = 15 * time.Minute
+	}
+	if c.Seed.HeartbeatTTL <= c.Seed.HeartbeatInterval {
+		return fmt.Errorf("%w: seed.heartbeat_ttl (%s) must be longer than seed.heartbeat_interval (%s)", ErrConfig, c.Seed.HeartbeatTTL, c.Seed.HeartbeatInterval)
 	}
 	if _, err := overlay.ParsePeers(c.Bootstrap); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -203,15 +245,16 @@ func (c *Config) gate() content.GateConfig {
 	return g
 }
 
-// LoadTrustedKeys reads the trusted supplier keys into a key ring.
-func (c *Config) LoadTrustedKeys() (trust.KeyRing, error) {
-	ring := trust.KeyRing{}
-	for _, p := range c.TrustedKeys {
-		pk, err := trust.LoadPublicKey(c.Resolve(p))
-		if err != nil {
-			return nil, fmt.Errorf("%w: trusted_keys: %w", ErrConfig, err)
-		}
-		ring.Add(pk)
+// LoadTrustRoot reads the trust root file and starts a trusted state from
+// it.
+func (c *Config) LoadTrustRoot() (*trust.State, error) {
+	data, err := os.ReadFile(c.Resolve(c.TrustRoot))
+	if err != nil {
+		return nil, fmt.Errorf("%w: trust_root: %w", ErrConfig, err)
 	}
-	return ring, nil
+	st, err := trust.NewState(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: trust_root %s: %w", ErrConfig, c.TrustRoot, err)
+	}
+	return st, nil
 }

@@ -21,12 +21,18 @@ import (
 var (
 	ErrTooLarge = errors.New("release larger than allowed")
 	ErrMismatch = errors.New("reassembled file does not match the signed manifest")
+	errRecalled = errors.New("release recalled")
 )
 
 func (n *Node) runFetch(rel trust.Release) {
-	stats, file, err := n.fetch(n.ctx, rel)
+	ctx, cancel := context.WithCancel(n.ctx)
+	defer cancel()
+	stats, file, err := n.fetch(ctx, rel, cancel)
 	if n.ctx.Err() != nil {
 		return // shutting down: the record still says fetching and resumes on restart
+	}
+	if ctx.Err() != nil && err != nil {
+		err = fmt.Errorf("fetch of %s stopped: %w", rel.ID(), errRecalled)
 	}
 	n.finish(rel, "fetch", err, func(st *releaseState) {
 		st.Fetch = stats
@@ -42,7 +48,7 @@ func (n *Node) runFetch(rel trust.Release) {
 // in the order content.PlanWants chooses; bitswap asks all connected peers
 // and takes each block from whoever has it. Then it reassembles the file
 // from the local store and checks size and SHA-256 against the manifest.
-func (n *Node) fetch(ctx context.Context, rel trust.Release) (fs FetchStats, file string, err error) {
+func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.CancelFunc) (fs FetchStats, file string, err error) {
 	start := time.Now()
 	if max := n.cfg.maxReleaseSize(); rel.Size > max {
 		return fs, "", fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, rel.ID(), rel.Size, max)
@@ -58,7 +64,7 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release) (fs FetchStats, fil
 	// Bytes a DAG of this size can hold, with generous room for
 	// intermediate nodes; more than this is an endless-data attack.
 	limit := rel.Size + rel.Size/8 + 1<<20
-	track := n.trackFetch(rel.ID())
+	track := n.trackFetch(rel.ID(), cancel)
 	defer func() { fs.Refetched = n.untrackFetch(rel.ID(), track) }()
 	has := func(c cid.Cid) bool { return content.Has(ctx, n.store.Blocks, c) }
 	level := []cid.Cid{root}

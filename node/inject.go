@@ -15,9 +15,9 @@ import (
 
 // This file is what a seed calls to inject what its supplier published.
 
-// Open verifies an envelope against the node's trusted keys without storing
-// it.
-func (n *Node) Open(data []byte) (trust.Document, error) { return trust.Open(data, n.ring) }
+// Open verifies an envelope's signatures against the node's trusted root
+// without storing it.
+func (n *Node) Open(data []byte) (trust.Document, error) { return n.open(data) }
 
 // Announce verifies a signed envelope, stores it, and publishes it on the
 // announce topic.

@@ -33,34 +33,69 @@ func (n *Node) runInstall(rel trust.Release, file string) {
 	})
 }
 
+// runRollback runs the rollback command for a recalled release this device
+// installed, and records the previous version as running again.
+func (n *Node) runRollback(rel trust.Release, previous string) {
+	var err error
+	if len(n.cfg.Installer.Rollback) > 0 {
+		err = n.hook(n.ctx, "rollback", n.cfg.Installer.Rollback, rel, "", "TOCSIN_ROLLBACK_TO="+previous)
+	}
+	if n.ctx.Err() != nil {
+		return
+	}
+	if err == nil && len(n.cfg.Installer.Rollback) > 0 && previous != "" {
+		n.mu.Lock()
+		n.installed[rel.Product] = previous
+		err = n.saveInstalled(n.ctx, rel.Product, previous)
+		n.mu.Unlock()
+	}
+	n.finish(rel, "rollback", err, func(st *releaseState) {
+		if err != nil {
+			return
+		}
+		st.Phase = policy.PhaseRecalled
+		if len(n.cfg.Installer.Rollback) == 0 {
+			st.Error = "recalled after install; no installer.rollback command configured, so " + rel.Version + " still runs"
+			n.log.Error("recalled release still installed", "release", rel.ID())
+		} else {
+			n.log.Warn("recalled release rolled back", "release", rel.ID(), "to", previous)
+		}
+	})
+}
+
 // install runs the configured installer on the verified file.
 func (n *Node) install(ctx context.Context, rel trust.Release, file string) error {
+	return n.hook(ctx, "installer", n.cfg.Installer.Command, rel, file)
+}
+
+// hook runs one of the installer's commands with the release in its
+// environment, killed after the installer timeout.
+func (n *Node) hook(ctx context.Context, what string, argv []string, rel trust.Release, file string, env ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Installer.Timeout)
 	defer cancel()
-	argv := n.cfg.Installer.Command
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	dataDir := n.cfg.Resolve(n.cfg.DataDir)
 	cmd.Dir = dataDir
-	cmd.Env = append(cmd.Environ(),
+	cmd.Env = append(append(cmd.Environ(),
 		"TOCSIN_FILE="+file,
 		"TOCSIN_PRODUCT="+rel.Product,
 		"TOCSIN_VERSION="+rel.Version,
 		"TOCSIN_SHA256="+rel.SHA256,
 		"TOCSIN_RELEASE_ID="+rel.ID(),
 		"TOCSIN_DATA_DIR="+dataDir,
-	)
+	), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("installer timed out after %s", n.cfg.Installer.Timeout)
+		return fmt.Errorf("%s timed out after %s", what, n.cfg.Installer.Timeout)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(out.String())
 		if len(msg) > 200 {
 			msg = msg[len(msg)-200:]
 		}
-		return fmt.Errorf("installer %s: %w: %s", argv[0], err, msg)
+		return fmt.Errorf("%s %s: %w: %s", what, argv[0], err, msg)
 	}
 	return nil
 }

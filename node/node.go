@@ -18,6 +18,7 @@ import (
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -44,6 +45,8 @@ type Options struct {
 	Rand *rand.Rand
 	// BitswapOptions are appended to the node's bitswap options.
 	BitswapOptions []bitswap.Option
+	// PubSubOptions are appended to the node's GossipSub options.
+	PubSubOptions []pubsub.Option
 }
 
 // Node is a running Tocsin node. Its methods are safe for concurrent use.
@@ -51,7 +54,6 @@ type Node struct {
 	cfg   *Config
 	log   *slog.Logger
 	now   func() time.Time
-	ring  trust.KeyRing
 	retry policy.RetryPolicy
 
 	host   host.Host
@@ -65,7 +67,11 @@ type Node struct {
 	kick         chan struct{}
 	stallTimeout time.Duration
 
+	admitMu sync.Mutex // serialises admit: one state write at a time
+
 	mu         sync.Mutex
+	trust      *trust.State // root, sequence marks, heartbeat
+	lastFresh  string       // freshness state last reported
 	rng        *rand.Rand
 	docs       map[string]trust.Document // by Document.Key()
 	order      []string                  // doc keys in arrival order
@@ -84,9 +90,15 @@ type Node struct {
 
 // Counters are the node's running totals.
 type Counters struct {
+	// DocsAccepted are documents verified and stored.
 	DocsAccepted int `json:"docs_accepted"`
+	// DocsRejected failed verification: forged, tampered, malformed.
 	DocsRejected int `json:"docs_rejected"`
-	DocsIgnored  int `json:"docs_ignored"`
+	// DocsIgnored were already held.
+	DocsIgnored int `json:"docs_ignored"`
+	// DocsRefused were validly signed but not acceptable: older than what
+	// is trusted (rollback, replay), expired, or conflicting.
+	DocsRefused int `json:"docs_refused"`
 }
 
 // New wires a node from cfg and starts it: host, gossip, sync, bitswap,
@@ -103,7 +115,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	if now == nil {
 		now = time.Now
 	}
-	ring, err := cfg.LoadTrustedKeys()
+	ts, err := cfg.LoadTrustRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +125,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	n := &Node{
-		cfg: cfg, log: log, now: now, ring: ring, retry: policy.DefaultRetryPolicy(),
+		cfg: cfg, log: log, now: now, trust: ts, retry: policy.DefaultRetryPolicy(),
 		kick: make(chan struct{}, 1), docs: map[string]trust.Document{}, progress: map[string]*releaseState{},
 		installed: map[string]string{}, peersSeen: map[peer.ID]struct{}{}, fetches: map[string]*fetchTrack{},
 		statusPath: filepath.Join(dataDir, "status.json"), started: now(),
@@ -167,7 +179,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
 	n.bserv = blockservice.New(n.store.Blocks, n.bs)
 
-	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate)
+	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate, opt.PubSubOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +189,13 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n.goFn(func() { overlay.KeepConnected(cctx, n.host, peers, 5*time.Second, log) })
 	n.goFn(n.readGossip)
 	n.goFn(n.evalLoop)
+	if cfg.Role == RoleSeed && cfg.Seed.HeartbeatKey != "" {
+		key, err := trust.LoadPrivateKey(cfg.Resolve(cfg.Seed.HeartbeatKey))
+		if err != nil {
+			return nil, fmt.Errorf("%w: seed.heartbeat_key: %w", ErrConfig, err)
+		}
+		n.goFn(func() { n.heartbeatLoop(key) })
+	}
 	n.writeStatus()
 	return n, nil
 }
@@ -276,6 +295,7 @@ func WriteIdentity(path string, k crypto.PrivKey) error {
 // arrive anyway: the figure that proves a resumed download does not fetch
 // again what it already has.
 type fetchTrack struct {
+	cancel    context.CancelFunc // stops the fetch (a recall arrived)
 	mu        sync.Mutex
 	held      map[cid.Cid]struct{}
 	refetched int
@@ -296,8 +316,8 @@ func (t *fetchTrack) hold(level, want []cid.Cid) {
 	}
 }
 
-func (n *Node) trackFetch(id string) *fetchTrack {
-	t := &fetchTrack{held: map[cid.Cid]struct{}{}}
+func (n *Node) trackFetch(id string, cancel context.CancelFunc) *fetchTrack {
+	t := &fetchTrack{held: map[cid.Cid]struct{}{}, cancel: cancel}
 	n.mu.Lock()
 	n.fetches[id] = t
 	n.mu.Unlock()

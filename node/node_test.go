@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,36 +27,88 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 
 	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/csaf"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/overlay"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
 
+// supplier holds a supplier's keys: three root keys (threshold 2), one key
+// per role, and a second release key scoped to another product.
+type supplier struct {
+	rootKeys          []*trust.PrivateKey
+	rel, adv, hb, hmi *trust.PrivateKey
+	root              trust.Root
+	rootEnv           []byte
+	seq               uint64
+}
+
+func newSupplier(t testing.TB) *supplier {
+	ks := make([]*trust.PrivateKey, 7)
+	for i := range ks {
+		k, err := trust.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks[i] = k
+	}
+	s := &supplier{rootKeys: ks[:3], rel: ks[3], adv: ks[4], hb: ks[5], hmi: ks[6], seq: 100}
+	s.root = trust.NewRoot(1, testEpoch.AddDate(1, 0, 0), map[string]trust.RoleKeys{
+		trust.RoleRoot:      {Keys: []trust.PublicKey{ks[0].Public(), ks[1].Public(), ks[2].Public()}, Threshold: 2},
+		trust.RoleRelease:   {Keys: []trust.PublicKey{s.rel.Public(), s.hmi.Public()}, Threshold: 1},
+		trust.RoleAdvisory:  {Keys: []trust.PublicKey{s.adv.Public()}, Threshold: 1},
+		trust.RoleHeartbeat: {Keys: []trust.PublicKey{s.hb.Public()}, Threshold: 1},
+	})
+	hk := s.root.Keys[s.hmi.Public().KeyID()]
+	hk.Products = []string{"hmi-app"}
+	s.root.Keys[s.hmi.Public().KeyID()] = hk
+	env, err := trust.SignRoot(s.root, ks[0], ks[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rootEnv = env.Marshal()
+	return s
+}
+
+// testEpoch is the fleet's virtual "now" at the start of every test.
+var testEpoch = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+
+// clock is a settable clock shared by a fleet's nodes.
+type clock struct{ off atomic.Int64 }
+
+func (c *clock) now() time.Time {
+	return time.Now().Add(time.Duration(c.off.Load())).Add(testEpoch.Sub(wallStart))
+}
+func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+var wallStart = time.Now()
+
 // fleet is a seed and devices on a mocknet: real libp2p hosts, real
 // GossipSub and bitswap, real badger stores, in-memory links.
 type fleet struct {
-	t       *testing.T
-	mn      mocknet.Mocknet
-	key     *trust.PrivateKey
-	pubPath string
-	seed    *Node
-	devs    []*Node
+	t        *testing.T
+	mn       mocknet.Mocknet
+	sup      *supplier
+	clk      *clock
+	rootPath string
+	seed     *Node
+	devs     []*Node
+	opts     Options // extra options for every node
 }
 
-func newFleet(t *testing.T, devices int) *fleet {
+func newFleet(t *testing.T, devices int, opts ...func(*fleet)) *fleet {
 	t.Helper()
-	f := &fleet{t: t, mn: mocknet.New()}
+	f := &fleet{t: t, mn: mocknet.New(), sup: newSupplier(t), clk: &clock{}}
+	for _, o := range opts {
+		o(f)
+	}
 	t.Cleanup(func() { f.mn.Close() })
-	var err error
-	if f.key, err = trust.GenerateKey(nil); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	f.pubPath = filepath.Join(dir, "supplier.pub")
-	if err := trust.WriteKeyPair(f.key, filepath.Join(dir, "supplier.key"), f.pubPath); err != nil {
+	f.rootPath = filepath.Join(dir, "root.json")
+	if err := os.WriteFile(f.rootPath, f.sup.rootEnv, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.seed = f.start(&Config{Role: RoleSeed, DataDir: filepath.Join(dir, "seed"), TrustedKeys: []string{f.pubPath}})
+	f.seed = f.start(&Config{Role: RoleSeed, DataDir: filepath.Join(dir, "seed"), TrustRoot: f.rootPath})
 	for i := 0; i < devices; i++ {
 		f.devs = append(f.devs, f.start(f.deviceConfig(filepath.Join(dir, "dev", string(rune('a'+i))))))
 	}
@@ -64,7 +117,7 @@ func newFleet(t *testing.T, devices int) *fleet {
 
 func (f *fleet) deviceConfig(dir string) *Config {
 	return &Config{
-		DataDir: dir, TrustedKeys: []string{f.pubPath},
+		DataDir: dir, TrustRoot: f.rootPath, Hardware: "x200",
 		Products:  []Product{{ID: "plc-fw", Version: "1.0.0"}},
 		Installer: Installer{Command: []string{"sh", "-c", `cp "$TOCSIN_FILE" "$TOCSIN_DATA_DIR/installed.bin"`}, Timeout: 30 * time.Second},
 	}
@@ -80,7 +133,9 @@ func (f *fleet) newHost() host.Host {
 
 func (f *fleet) start(cfg *Config) *Node {
 	f.t.Helper()
-	n, err := New(context.Background(), cfg, Options{Host: f.newHost()})
+	o := f.opts
+	o.Host, o.Now = f.newHost(), f.clk.now
+	n, err := New(context.Background(), cfg, o)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -98,38 +153,68 @@ func (f *fleet) connect(a, b host.Host) {
 	}
 }
 
-// publish imports data into the seed and announces a signed release and
-// advisory, returning the raw envelopes.
-func (f *fleet) publish(data []byte, version string) (rel trust.Release, relEnv, advEnv []byte) {
+// release imports data into the seed and returns a manifest for it (not yet
+// signed or announced) with the next sequence number.
+func (f *fleet) release(data []byte, version string) trust.Release {
 	f.t.Helper()
-	ctx := context.Background()
 	path := filepath.Join(f.t.TempDir(), "fw.bin")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		f.t.Fatal(err)
 	}
-	imp, err := f.seed.ImportFile(ctx, path, 64<<10)
+	imp, err := f.seed.ImportFile(context.Background(), path, 64<<10)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	rel = trust.Release{Product: "plc-fw", Version: version, RootCID: imp.Root.String(), Size: imp.Size, SHA256: imp.SHA256, ChunkSize: 64 << 10, Published: time.Unix(1e9, 0).UTC()}
-	re, err := trust.SignRelease(rel, f.key)
+	f.sup.seq++
+	now := f.clk.now().UTC()
+	return trust.Release{Product: "plc-fw", Version: version, RootCID: imp.Root.String(), Size: imp.Size, SHA256: imp.SHA256,
+		ChunkSize: 64 << 10, Published: now, Seq: f.sup.seq, Expires: now.AddDate(0, 6, 0)}
+}
+
+func (f *fleet) signRelease(rel trust.Release, keys ...*trust.PrivateKey) []byte {
+	f.t.Helper()
+	if len(keys) == 0 {
+		keys = []*trust.PrivateKey{f.sup.rel}
+	}
+	env, err := trust.SignRelease(rel, keys...)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	ae, err := trust.SignAdvisory(f.advisory(rel), f.key)
+	return env.Marshal()
+}
+
+// advisory writes a CSAF 2.0 advisory for rel (revision rev, dated at) and
+// signs it with the advisory key.
+func (f *fleet) advisory(rel trust.Release, rev int, at time.Time, keys ...*trust.PrivateKey) []byte {
+	f.t.Helper()
+	b, err := csaf.New(csaf.Params{ID: "TSA-" + rel.Version, Title: "fix", Product: rel.Product, FixedVersion: rel.Version,
+		CVSS: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Time: at, Initial: at.Add(-time.Hour), Revision: rev})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	for _, e := range [][]byte{re.Marshal(), ae.Marshal()} {
-		if _, err := f.seed.Announce(ctx, e); err != nil {
+	if len(keys) == 0 {
+		keys = []*trust.PrivateKey{f.sup.adv}
+	}
+	return trust.SignWith(trust.TypeCSAF, b, keys...).Marshal()
+}
+
+func (f *fleet) announce(envs ...[]byte) {
+	f.t.Helper()
+	for _, e := range envs {
+		if _, err := f.seed.Announce(context.Background(), e); err != nil {
 			f.t.Fatal(err)
 		}
 	}
-	return rel, re.Marshal(), ae.Marshal()
 }
 
-func (f *fleet) advisory(rel trust.Release) trust.Advisory {
-	return trust.Advisory{ID: "TSA-" + rel.Version, Title: "fix", Product: rel.Product, FixedVersion: rel.Version, ReleaseID: rel.ID(), Published: rel.Published}
+// publish imports data into the seed and announces a signed release and
+// its CSAF advisory, returning the raw envelopes.
+func (f *fleet) publish(data []byte, version string) (rel trust.Release, relEnv, advEnv []byte) {
+	f.t.Helper()
+	rel = f.release(data, version)
+	relEnv, advEnv = f.signRelease(rel), f.advisory(rel, 1, f.clk.now())
+	f.announce(relEnv, advEnv)
+	return rel, relEnv, advEnv
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -223,11 +308,12 @@ func TestForgedAdvisoriesRejected(t *testing.T) {
 	waitMesh(t, f.devs[1])
 
 	rogue, _ := trust.GenerateKey(nil)
-	adv := trust.Advisory{ID: "TSA-evil", Title: "install me", Product: "plc-fw", FixedVersion: "9.9.9", ReleaseID: "plc-fw@9.9.9"}
-	unknown, _ := trust.SignAdvisory(adv, rogue)
-	good, _ := trust.SignAdvisory(adv, f.key)
+	evil := trust.Release{Product: "plc-fw", Version: "9.9.9"}
+	unknownEnv, _ := trust.ParseEnvelope(f.advisory(evil, 1, testEpoch, rogue))
+	unknown := unknownEnv
+	good, _ := trust.ParseEnvelope(f.advisory(evil, 1, testEpoch))
 	tampered := good
-	tampered.Payload = bytes.Replace(good.Payload, []byte("install me"), []byte("install ME"), 1)
+	tampered.Payload = bytes.Replace(good.Payload, []byte(`"fix"`), []byte(`"FIX"`), 1)
 	unsigned := good
 	unsigned.Signatures = nil
 	forged := map[string][]byte{
@@ -244,7 +330,7 @@ func TestForgedAdvisoriesRejected(t *testing.T) {
 	waitFor(t, "d0 rejects all four", 10*time.Second, func() bool { return f.devs[0].Status().Counters.DocsRejected >= len(forged) })
 	time.Sleep(2 * time.Second) // give any forwarded copy time to arrive
 	for i, d := range f.devs {
-		if d.hasDoc("advisory/TSA-evil") {
+		if d.hasDoc("advisory/TSA-9.9.9") {
 			t.Fatalf("device %d stored a forged advisory", i)
 		}
 		if c := d.Status().Counters.DocsAccepted; c != 0 {
@@ -258,7 +344,7 @@ func TestForgedAdvisoriesRejected(t *testing.T) {
 	if err := f.devs[0].store.DS.Sync(context.Background(), ds.NewKey("/")); err != nil {
 		t.Fatal(err)
 	}
-	if has, _ := f.devs[0].store.DS.Has(context.Background(), prefixDocs.ChildString("advisory:TSA-evil")); has {
+	if has, _ := f.devs[0].store.DS.Has(context.Background(), prefixDocs.ChildString("advisory:TSA-9.9.9")); has {
 		t.Fatal("forged advisory on disk")
 	}
 }
@@ -384,7 +470,8 @@ func TestImportReleaseChecksBeforeStoring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := trust.Release{Product: "plc-fw", Version: "2.0.0", RootCID: imp.Root.String(), Size: imp.Size, SHA256: imp.SHA256, ChunkSize: 64 << 10}
+	rel := trust.Release{Product: "plc-fw", Version: "2.0.0", RootCID: imp.Root.String(), Size: imp.Size, SHA256: imp.SHA256, ChunkSize: 64 << 10,
+		Seq: 1, Expires: testEpoch.AddDate(1, 0, 0)}
 	wrong := rel
 	wrong.SHA256 = "00" + rel.SHA256[2:]
 	if err := f.seed.ImportRelease(context.Background(), path, wrong); err == nil {

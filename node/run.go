@@ -15,6 +15,7 @@ func (n *Node) evalLoop() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
+		n.checkFreshness()
 		n.evaluate()
 		select {
 		case <-n.ctx.Done():
@@ -23,6 +24,25 @@ func (n *Node) evalLoop() {
 		case <-t.C:
 		}
 	}
+}
+
+// checkFreshness reports a change of the trusted state's freshness (a
+// heartbeat expiring is a change nothing else announces).
+func (n *Node) checkFreshness() {
+	n.mu.Lock()
+	f := n.trust.Freshness(n.now())
+	changed := f.State != n.lastFresh
+	n.lastFresh = f.State
+	n.mu.Unlock()
+	if !changed {
+		return
+	}
+	if f.State == trust.Fresh {
+		n.log.Info("trusted state", "freshness", f.State, "detail", f.Detail)
+	} else if n.cfg.Role != RoleSeed {
+		n.log.Warn("trusted state", "freshness", f.State, "detail", f.Detail)
+	}
+	n.writeStatus()
 }
 
 // evaluate runs policy.Next for every release an applicable advisory points
@@ -41,6 +61,23 @@ func (n *Node) evaluate() {
 		}
 	}
 	sort.Strings(keys)
+	// Recalled releases the device has progress for are decided apart from
+	// advisories: once installed, the advisory no longer applies, but the
+	// rollback still must run.
+	ids := make([]string, 0, len(n.progress))
+	for id := range n.progress {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		st := n.progress[id]
+		relDoc, ok := n.docs["release/"+id]
+		if _, recalled := n.docs["recall/"+id]; !recalled || !ok {
+			continue
+		}
+		st.Recalled = true
+		n.act(relDoc.Release, st, policy.OnRecall(id, st.Progress, n.retry, n.now()), dev)
+	}
 	for _, k := range keys {
 		adv := *n.docs[k].Advisory
 		if !policy.Applies(dev, adv) {
@@ -56,26 +93,44 @@ func (n *Node) evaluate() {
 			st = &releaseState{ReleaseID: rel.ID()}
 			n.progress[rel.ID()] = st
 		}
-		d := policy.Next(dev, adv, rel, st.Progress, n.retry, n.now())
-		switch d.Action {
-		case policy.Fetch:
-			n.log.Info("fetching release", "release", rel.ID(), "reason", d.Reason)
-			st.Phase, st.StartedAt, st.Error = policy.PhaseFetching, n.now().UTC(), ""
-			if err := n.saveProgress(n.ctx, st); err != nil {
-				n.log.Error("persist progress", "err", err)
-				continue
-			}
-			n.goFn(func() { n.runFetch(rel) })
-		case policy.Install:
-			n.log.Info("installing release", "release", rel.ID())
-			st.Phase, st.Error = policy.PhaseInstalling, ""
-			if err := n.saveProgress(n.ctx, st); err != nil {
-				n.log.Error("persist progress", "err", err)
-				continue
-			}
-			file := st.File
-			n.goFn(func() { n.runInstall(rel, file) })
+		if _, ok := n.docs["recall/"+rel.ID()]; ok {
+			st.Recalled = true
+			continue // decided above once there is progress to act on
 		}
+		n.act(&rel, st, policy.Next(dev, adv, rel, st.Progress, n.retry, n.now()), dev)
+	}
+}
+
+// act starts what a decision asks for. Called with n.mu held.
+func (n *Node) act(relp *trust.Release, st *releaseState, d policy.Decision, dev policy.Device) {
+	rel := *relp
+	switch d.Action {
+	case policy.Fetch:
+		n.log.Info("fetching release", "release", rel.ID(), "reason", d.Reason)
+		st.Phase, st.StartedAt, st.Error = policy.PhaseFetching, n.now().UTC(), ""
+		if err := n.saveProgress(n.ctx, st); err != nil {
+			n.log.Error("persist progress", "err", err)
+			return
+		}
+		n.goFn(func() { n.runFetch(rel) })
+	case policy.Install:
+		n.log.Info("installing release", "release", rel.ID())
+		st.Phase, st.Error, st.Previous = policy.PhaseInstalling, "", dev.Products[rel.Product]
+		if err := n.saveProgress(n.ctx, st); err != nil {
+			n.log.Error("persist progress", "err", err)
+			return
+		}
+		file := st.File
+		n.goFn(func() { n.runInstall(rel, file) })
+	case policy.Rollback:
+		n.log.Warn("release recalled after install; rolling back", "release", rel.ID(), "to", st.Previous)
+		st.Phase, st.Error = policy.PhaseInstalling, ""
+		if err := n.saveProgress(n.ctx, st); err != nil {
+			n.log.Error("persist progress", "err", err)
+			return
+		}
+		prev := st.Previous
+		n.goFn(func() { n.runRollback(rel, prev) })
 	}
 }
 

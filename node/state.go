@@ -3,16 +3,17 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
+	"github.com/tocsin-iiot/tocsin/internal/csaf"
 	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
@@ -23,6 +24,7 @@ var (
 	prefixDocs      = ds.NewKey("/tocsin/docs")
 	prefixProgress  = ds.NewKey("/tocsin/progress")
 	prefixInstalled = ds.NewKey("/tocsin/installed")
+	keyTrust        = ds.NewKey("/tocsin/trust")
 )
 
 // releaseState is one release's progress on this device, persisted as JSON.
@@ -52,14 +54,6 @@ type FetchStats struct {
 	DurationSeconds float64          `json:"duration_seconds"`
 }
 
-func (n *Node) putDoc(ctx context.Context, doc trust.Document) error {
-	k := prefixDocs.ChildString(strings.ReplaceAll(doc.Key(), "/", ":"))
-	if err := n.store.DS.Put(ctx, k, doc.Envelope.Marshal()); err != nil {
-		return fmt.Errorf("store %s: %w", doc.Key(), err)
-	}
-	return n.store.Sync(ctx, k)
-}
-
 // saveProgress persists a release's state durably. Called with n.mu held.
 func (n *Node) saveProgress(ctx context.Context, st *releaseState) error {
 	b, err := json.Marshal(st)
@@ -81,10 +75,31 @@ func (n *Node) saveInstalled(ctx context.Context, product, version string) error
 	return n.store.Sync(ctx, k)
 }
 
-// loadState reads the records a previous run left. Documents are verified
-// again against today's trusted keys: a key removed from the config takes
-// its documents with it.
+// loadState reads the records a previous run left. The stored trusted
+// state wins over the config's root unless the config holds a newer root
+// (the operator re-enrolled the device). Documents are verified again
+// against the resulting root, and the marks are raised to every document
+// held, so a lost state record can never open a rollback.
 func (n *Node) loadState(ctx context.Context) error {
+	switch b, err := n.store.DS.Get(ctx, keyTrust); {
+	case errors.Is(err, ds.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read trusted state: %w", err)
+	default:
+		var st trust.State
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("trusted state record is corrupt: %w", err)
+		}
+		if err := st.Restore(); err != nil {
+			return err
+		}
+		if st.Root.Version >= n.trust.Root.Version {
+			n.trust = &st
+		} else {
+			n.log.Warn("config trust_root is newer than the stored root; using it", "stored", st.Root.Version, "config", n.trust.Root.Version)
+			n.trust.Marks, n.trust.Heartbeat = st.Marks, st.Heartbeat
+		}
+	}
 	res, err := n.store.DS.Query(ctx, query.Query{Prefix: prefixDocs.String()})
 	if err != nil {
 		return fmt.Errorf("read documents: %w", err)
@@ -94,15 +109,17 @@ func (n *Node) loadState(ctx context.Context) error {
 		return fmt.Errorf("read documents: %w", err)
 	}
 	for _, e := range entries {
-		doc, err := trust.Open(e.Value, n.ring)
+		doc, err := trust.Open(e.Value, n.trust.Root, csaf.Advisory)
 		if err != nil {
-			n.log.Warn("dropping stored document that no longer verifies", "key", e.Key, "err", err)
+			n.log.Warn("ignoring stored document that no longer verifies", "key", e.Key, "err", err)
 			continue
 		}
-		if _, ok := n.docs[doc.Key()]; !ok {
-			n.docs[doc.Key()] = doc
-			n.order = append(n.order, doc.Key())
+		if doc.Root == nil {
+			if m := n.trust.Marks[doc.Slot()]; doc.Seq() > m.Seq {
+				n.trust.Apply(doc)
+			}
 		}
+		n.hold(doc)
 	}
 	sort.Strings(n.order)
 
@@ -119,10 +136,15 @@ func (n *Node) loadState(ctx context.Context) error {
 		if err := json.Unmarshal(e.Value, &st); err != nil {
 			return fmt.Errorf("progress record %s is corrupt: %w", e.Key, err)
 		}
-		switch st.Phase {
-		case policy.PhaseFetching: // interrupted: resume from stored blocks
+		_, recalled := n.docs["recall/"+st.ReleaseID]
+		switch {
+		case st.Phase == policy.PhaseFetching: // interrupted: resume from stored blocks
 			st.Phase = policy.PhaseNone
-		case policy.PhaseInstalling: // interrupted: the installer runs again
+		case st.Phase == policy.PhaseInstalling && recalled && st.InstalledAt.IsZero():
+			st.Phase = policy.PhaseFetched // an install interrupted by the recall: never finished
+		case st.Phase == policy.PhaseInstalling && recalled: // interrupted rollback: it runs again
+			st.Phase = policy.PhaseInstalled
+		case st.Phase == policy.PhaseInstalling: // interrupted: the installer runs again
 			st.Phase = policy.PhaseFetched
 		}
 		if st.Fetched {
@@ -133,6 +155,7 @@ func (n *Node) loadState(ctx context.Context) error {
 				}
 			}
 		}
+		st.Recalled = recalled
 		n.progress[st.ReleaseID] = &st
 	}
 
@@ -153,7 +176,7 @@ func (n *Node) loadState(ctx context.Context) error {
 // device is what the device runs now: the config's products, overridden by
 // what Tocsin has installed since. Called with n.mu held.
 func (n *Node) device() policy.Device {
-	d := policy.Device{Products: map[string]string{}}
+	d := policy.Device{Products: map[string]string{}, Hardware: n.cfg.Hardware}
 	for _, p := range n.cfg.Products {
 		d.Products[p.ID] = p.Version
 	}
@@ -176,8 +199,18 @@ type Status struct {
 	Documents []string                 `json:"documents"`
 	Releases  map[string]*releaseState `json:"releases"`
 	Counters  Counters                 `json:"counters"`
+	Trust     TrustStatus              `json:"trust"`
 	Bitswap   BitswapStats             `json:"bitswap"`
 	UpdatedAt time.Time                `json:"updated_at"`
+}
+
+// TrustStatus is what the device can say about its trusted state.
+type TrustStatus struct {
+	RootVersion int64           `json:"root_version"`
+	RootExpires time.Time       `json:"root_expires"`
+	Freshness   trust.Freshness `json:"freshness"`
+	Heartbeat   uint64          `json:"heartbeat_seq,omitempty"`
+	Recalled    []string        `json:"recalled,omitempty"`
 }
 
 // BitswapStats are the node's bitswap totals since start.
@@ -211,7 +244,30 @@ func (n *Node) Status() Status {
 		c := *r
 		st.Releases[id] = &c
 	}
+	st.Trust = n.trustStatus()
 	return st
+}
+
+// trustStatus is called with n.mu held.
+func (n *Node) trustStatus() TrustStatus {
+	ts := TrustStatus{RootVersion: n.trust.Root.Version, RootExpires: n.trust.Root.Expires, Freshness: n.trust.Freshness(n.now())}
+	if n.trust.Heartbeat != nil {
+		ts.Heartbeat = n.trust.Heartbeat.Seq
+	}
+	for _, d := range n.docs {
+		if d.Recall != nil {
+			ts.Recalled = append(ts.Recalled, d.Recall.ReleaseID())
+		}
+	}
+	sort.Strings(ts.Recalled)
+	return ts
+}
+
+// TrustState returns a copy of the node's trusted state.
+func (n *Node) TrustState() *trust.State {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.trust.Clone()
 }
 
 // writeStatus writes status.json atomically (temp file, rename).

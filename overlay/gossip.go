@@ -2,9 +2,11 @@ package overlay
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -34,6 +36,14 @@ type Gossip struct {
 func JoinGossip(ctx context.Context, h host.Host, validate Validator, opts ...pubsub.Option) (*Gossip, error) {
 	base := []pubsub.Option{
 		pubsub.WithMaxMessageSize(MaxMessageSize),
+		// Message ids are the hash of the content, not sender+seqno: the
+		// same signed document published by two seeds, or re-sent by an
+		// attacker, is one message to the seen-cache. Once that cache has
+		// forgotten it, the validator's sequence numbers still refuse it.
+		pubsub.WithMessageIdFn(func(m *pb.Message) string {
+			sum := sha256.Sum256(m.Data)
+			return string(sum[:])
+		}),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),

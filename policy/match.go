@@ -12,6 +12,8 @@ import (
 // Device is what a device runs: product id → installed version.
 type Device struct {
 	Products map[string]string
+	// Hardware is the device's hardware id ("" if not configured).
+	Hardware string
 }
 
 // CompareVersions orders two version strings: dot- or dash-separated
@@ -72,9 +74,10 @@ const (
 	PhaseInstalling              // installer running
 	PhaseInstalled               // installer succeeded
 	PhaseFailed                  // last attempt failed; see Progress.Attempts
+	PhaseRecalled                // the supplier withdrew the release; rolled back if it was installed
 )
 
-var phaseNames = [...]string{"none", "fetching", "fetched", "installing", "installed", "failed"}
+var phaseNames = [...]string{"none", "fetching", "fetched", "installing", "installed", "failed", "recalled"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -103,7 +106,12 @@ type Progress struct {
 	Fetched     bool      `json:"fetched"`               // the verified file is on disk
 	Attempts    int       `json:"attempts"`              // failed attempts so far
 	LastFailure time.Time `json:"last_failure,omitzero"` // when the last attempt failed
-	FailedStep  string    `json:"failed_step,omitempty"` // "fetch" or "install"
+	FailedStep  string    `json:"failed_step,omitempty"` // "fetch", "install" or "rollback"
+	// Recalled is set once the device holds a signed recall of the release.
+	Recalled bool `json:"recalled,omitempty"`
+	// Previous is the version the device ran before installing the
+	// release: what a rollback returns to.
+	Previous string `json:"previous,omitempty"`
 }
 
 // Action is the next step for one release on one device.
@@ -111,13 +119,14 @@ type Action int
 
 // Actions the node carries out.
 const (
-	Wait    Action = iota // nothing now; evaluate again later
-	Fetch                 // fetch and verify the release
-	Install               // run the installer on the verified file
-	Done                  // nothing more to do, ever
+	Wait     Action = iota // nothing now; evaluate again later
+	Fetch                  // fetch and verify the release
+	Install                // run the installer on the verified file
+	Done                   // nothing more to do, ever
+	Rollback               // run the rollback command: an installed release was recalled
 )
 
-var actionNames = [...]string{"wait", "fetch", "install", "done"}
+var actionNames = [...]string{"wait", "fetch", "install", "done", "rollback"}
 
 func (a Action) String() string {
 	if int(a) < len(actionNames) {
@@ -168,12 +177,21 @@ func Next(dev Device, adv trust.Advisory, rel trust.Release, p Progress, rp Retr
 	if adv.ReleaseID != rel.ID() {
 		return Decision{Action: Done, Reason: fmt.Sprintf("advisory %s points at %s, not %s", adv.ID, adv.ReleaseID, rel.ID())}
 	}
+	if p.Recalled {
+		return OnRecall(rel.ID(), p, rp, now)
+	}
+	if p.Phase == PhaseInstalled {
+		return Decision{Action: Done, Reason: "installed"}
+	}
 	running, ok := dev.Products[rel.Product]
 	if !ok {
 		return Decision{Action: Done, Reason: fmt.Sprintf("device does not run %s", rel.Product)}
 	}
 	if CompareVersions(running, rel.Version) >= 0 {
 		return Decision{Action: Done, Reason: fmt.Sprintf("device runs %s %s, not older than %s", rel.Product, running, rel.Version)}
+	}
+	if err := Compatible(dev, rel, now); err != nil {
+		return Decision{Action: Done, Reason: err.Error()}
 	}
 	switch p.Phase {
 	case PhaseInstalled:
@@ -193,4 +211,28 @@ func Next(dev Device, adv trust.Advisory, rel trust.Release, p Progress, rp Retr
 		return Decision{Action: Fetch, Reason: fmt.Sprintf("%s %s is older than %s", rel.Product, running, rel.Version)}
 	}
 	return Decision{Action: Install, Reason: "verified file ready"}
+}
+
+// OnRecall decides what a device does about a release the supplier has
+// recalled, given its progress: roll back if it was installed (retrying
+// with back-off if the rollback command fails), wait for a running step to
+// end, and otherwise nothing, ever: a recalled release is not fetched or
+// installed.
+func OnRecall(id string, p Progress, rp RetryPolicy, now time.Time) Decision {
+	switch {
+	case p.Phase == PhaseInstalled:
+		return Decision{Action: Rollback, Reason: fmt.Sprintf("%s was recalled after it was installed", id)}
+	case p.Phase == PhaseFailed && p.FailedStep == "rollback":
+		retry := p.LastFailure.Add(rp.Backoff(p.Attempts))
+		if p.Attempts >= rp.MaxInstallAttempts {
+			return Decision{Action: Done, Reason: fmt.Sprintf("rollback failed %d times; giving up", p.Attempts)}
+		}
+		if now.Before(retry) {
+			return Decision{Action: Wait, Reason: "backing off after rollback failure", RetryAt: retry}
+		}
+		return Decision{Action: Rollback, Reason: "retrying rollback"}
+	case p.Phase == PhaseInstalling || p.Phase == PhaseFetching:
+		return Decision{Action: Wait, Reason: p.Phase.String() + " in progress; recalled"}
+	}
+	return Decision{Action: Done, Reason: fmt.Sprintf("%s was recalled", id)}
 }

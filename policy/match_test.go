@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -64,5 +65,55 @@ func TestNext(t *testing.T) {
 	}
 	if rp.Backoff(1) != 2*time.Second || rp.Backoff(3) != 8*time.Second || rp.Backoff(100) != rp.Max {
 		t.Errorf("backoff %s %s %s", rp.Backoff(1), rp.Backoff(3), rp.Backoff(100))
+	}
+}
+
+func TestCompatibleAndRecall(t *testing.T) {
+	now := time.Unix(1e6, 0)
+	rel := trust.Release{Product: "fw", Version: "2.0", Hardware: []string{"x200", "x300"},
+		AppliesTo: []string{">=1.5 <2.0", "=1.0.9"}, Expires: now.Add(time.Hour)}
+	dev := func(hw, v string) Device { return Device{Hardware: hw, Products: map[string]string{"fw": v}} }
+	cases := []struct {
+		name string
+		dev  Device
+		now  time.Time
+		want error
+	}{
+		{"fits", dev("x300", "1.7"), now, nil},
+		{"second constraint", dev("x200", "1.0.9"), now, nil},
+		{"wrong hardware", dev("x100", "1.7"), now, ErrWrongHardware},
+		{"no hardware configured", dev("", "1.7"), now, ErrWrongHardware},
+		{"version not covered", dev("x200", "1.2"), now, ErrNotApplicable},
+		{"expired manifest", dev("x200", "1.7"), now.Add(time.Hour), trust.ErrExpired},
+	}
+	for _, c := range cases {
+		if err := Compatible(c.dev, rel, c.now); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+	adv := trust.Advisory{ID: "A", Product: "fw", FixedVersion: "2.0", ReleaseID: "fw@2.0"}
+	rp := DefaultRetryPolicy()
+	if d := Next(dev("x100", "1.7"), adv, rel, Progress{}, rp, now); d.Action != Done {
+		t.Errorf("wrong hardware must never fetch: %v", d)
+	}
+	for _, c := range []struct {
+		name string
+		p    Progress
+		want Action
+	}{
+		{"recalled before fetch", Progress{Recalled: true}, Done},
+		{"recalled after install", Progress{Recalled: true, Phase: PhaseInstalled, Previous: "1.7"}, Rollback},
+		{"recalled while installing", Progress{Recalled: true, Phase: PhaseInstalling}, Wait},
+		{"rollback failed just now", Progress{Recalled: true, Phase: PhaseFailed, FailedStep: "rollback", Attempts: 1, LastFailure: now}, Wait},
+		{"rollback failed long ago", Progress{Recalled: true, Phase: PhaseFailed, FailedStep: "rollback", Attempts: 1, LastFailure: now.Add(-time.Hour)}, Rollback},
+		{"rolled back", Progress{Recalled: true, Phase: PhaseRecalled}, Done},
+	} {
+		// The device runs the recalled version after installing it.
+		if got := Next(dev("x200", "2.0"), adv, rel, c.p, rp, now).Action; got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	if !Satisfies("1.5", ">=1.5 <2.0") || Satisfies("2.0", ">=1.5 <2.0") || !Satisfies("3", "") || !Satisfies("1.0", "1.0") {
+		t.Error("Satisfies")
 	}
 }

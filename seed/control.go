@@ -61,6 +61,7 @@ func startControl(n *node.Node, dataDir string) (*controlServer, error) {
 	cs := &controlServer{n: n, ln: ln}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/publish", cs.publish)
+	mux.HandleFunc("POST /v1/announce", cs.announce)
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, n.Status()) })
 	cs.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = cs.srv.Serve(ln) }()
@@ -85,6 +86,35 @@ func (cs *controlServer) publish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
 		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// AnnounceRequest hands the seed signed documents to verify and gossip:
+// roots (rotations, revocations), recalls, re-signed manifests.
+type AnnounceRequest struct {
+	Envelopes []json.RawMessage `json:"envelopes"`
+}
+
+// AnnounceResult lists the keys of the announced documents.
+type AnnounceResult struct {
+	Documents []string `json:"documents"`
+}
+
+func (cs *controlServer) announce(w http.ResponseWriter, r *http.Request) {
+	var req AnnounceRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request: " + err.Error()})
+		return
+	}
+	var res AnnounceResult
+	for i, e := range req.Envelopes {
+		doc, err := cs.n.Announce(r.Context(), e)
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": fmt.Sprintf("document %d: %v", i+1, err)})
+			return
+		}
+		res.Documents = append(res.Documents, doc.Key())
 	}
 	writeJSON(w, http.StatusOK, res)
 }
@@ -149,6 +179,20 @@ func (c *Client) Status(ctx context.Context) (node.Status, error) {
 	var st node.Status
 	err := c.call(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
+}
+
+// Announce hands signed documents to the seed, which verifies and gossips
+// them, and returns their keys.
+func (c *Client) Announce(ctx context.Context, envelopes ...[]byte) ([]string, error) {
+	req := AnnounceRequest{}
+	for _, e := range envelopes {
+		req.Envelopes = append(req.Envelopes, e)
+	}
+	var res AnnounceResult
+	if err := c.call(ctx, http.MethodPost, "/v1/announce", req, &res); err != nil {
+		return nil, err
+	}
+	return res.Documents, nil
 }
 
 // Publish hands a signed release and advisory to the seed.

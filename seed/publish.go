@@ -2,7 +2,6 @@ package seed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,39 +10,61 @@ import (
 	"time"
 
 	"github.com/tocsin-iiot/tocsin/content"
-	"github.com/tocsin-iiot/tocsin/internal/cvss"
+	"github.com/tocsin-iiot/tocsin/internal/csaf"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
 
-// Publication is what a supplier publishes: one release file and the
+// Publication is what a supplier publishes: one release file and the CSAF
 // advisory that points at it.
 type Publication struct {
-	SeedDir   string // the seed's data dir (its control socket lives there)
-	KeyPath   string // the supplier's signing key
-	Product   string
-	Version   string
-	File      string
-	ChunkSize int // default content.DefaultChunkSize
+	SeedDir string // the seed's data dir (its control socket lives there)
+	// KeyPath is the release role's signing key; AdvisoryKeyPath the
+	// advisory role's (default: KeyPath, for a supplier whose root gives
+	// one key both roles).
+	KeyPath         string
+	AdvisoryKeyPath string
+	Product         string
+	Version         string
+	File            string
+	ChunkSize       int // default content.DefaultChunkSize
+
+	// Seq orders the product's releases; 0 means the publication time in
+	// Unix milliseconds, which increases as long as the supplier's clock
+	// does not go backwards.
+	Seq       uint64
+	Hardware  []string      // hardware ids the release is for (empty: any)
+	AppliesTo []string      // version constraints it may be applied to (empty: any)
+	ValidFor  time.Duration // manifest lifetime; default 365 days
 
 	AdvisoryID string // default TSA-<product>-<version>
 	Title      string // default "Security update for <product>"
-	CVSS       string // optional CVSS 3.x/4.0 vector
+	CVSS       string // CVSS 3.x/4.0 vector (required: the advisory is scored CSAF)
 	CVEs       []string
 	Deadline   time.Time
+	Publisher  string // CSAF publisher name; default csaf.DefaultPublisherName
 
 	// StartSeed, if no seed runs on SeedDir, starts one in the background
-	// (the same binary, `tocsin seed`) with these listen addresses.
+	// (the same binary, `tocsin seed`) trusting RootPath, with these listen
+	// addresses.
 	StartSeed bool
+	RootPath  string
 	Listen    []string
 	Now       time.Time
 }
 
-// Publish signs a release and its advisory and hands them to the seed on
-// p.SeedDir, starting the seed first if p.StartSeed and none runs.
+// Publish signs a release manifest and a CSAF advisory and hands them to
+// the seed on p.SeedDir, starting the seed first if p.StartSeed and none
+// runs.
 func Publish(ctx context.Context, p Publication) (Result, error) {
 	key, err := trust.LoadPrivateKey(p.KeyPath)
 	if err != nil {
 		return Result{}, err
+	}
+	advKey := key
+	if p.AdvisoryKeyPath != "" && p.AdvisoryKeyPath != p.KeyPath {
+		if advKey, err = trust.LoadPrivateKey(p.AdvisoryKeyPath); err != nil {
+			return Result{}, err
+		}
 	}
 	file, err := filepath.Abs(p.File)
 	if err != nil {
@@ -62,61 +83,81 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 		return Result{}, err
 	}
 	now := p.Now.UTC()
+	if p.Seq == 0 {
+		p.Seq = uint64(now.UnixMilli())
+	}
+	if p.ValidFor == 0 {
+		p.ValidFor = 365 * 24 * time.Hour
+	}
 	rel := trust.Release{Product: p.Product, Version: p.Version, RootCID: imp.Root.String(), Size: imp.Size,
-		SHA256: imp.SHA256, ChunkSize: p.ChunkSize, Published: now}
+		SHA256: imp.SHA256, ChunkSize: p.ChunkSize, Published: now, Seq: p.Seq, Hardware: p.Hardware,
+		AppliesTo: p.AppliesTo, Expires: now.Add(p.ValidFor)}
 	relEnv, err := trust.SignRelease(rel, key)
 	if err != nil {
 		return Result{}, err
 	}
-	adv := trust.Advisory{ID: p.AdvisoryID, Title: p.Title, Product: p.Product, FixedVersion: p.Version,
-		ReleaseID: rel.ID(), CVEs: p.CVEs, Published: now, Deadline: p.Deadline}
-	if adv.ID == "" {
-		adv.ID = "TSA-" + p.Product + "-" + p.Version
+	if p.AdvisoryID == "" {
+		p.AdvisoryID = "TSA-" + p.Product + "-" + p.Version
 	}
-	if adv.Title == "" {
-		adv.Title = "Security update for " + p.Product
+	if p.Title == "" {
+		p.Title = "Security update for " + p.Product
 	}
-	if p.CVSS != "" {
-		sc, err := cvss.Score(p.CVSS)
-		if err != nil {
-			return Result{}, err
-		}
-		adv.CVSS, adv.BaseScore, adv.Severity = sc.Vector, sc.BaseScore, sc.Severity
+	if p.CVSS == "" {
+		return Result{}, fmt.Errorf("a CVSS vector is required: the advisory is a scored CSAF 2.0 document")
 	}
-	advEnv, err := trust.SignAdvisory(adv, key)
+	doc, err := csaf.New(csaf.Params{ID: p.AdvisoryID, Title: p.Title, Product: p.Product, FixedVersion: p.Version,
+		CVSS: p.CVSS, CVEs: p.CVEs, Time: now, Deadline: p.Deadline, PublisherName: p.Publisher})
 	if err != nil {
 		return Result{}, err
 	}
+	advEnv := trust.SignWith(trust.TypeCSAF, doc, advKey)
 
 	c := NewClient(p.SeedDir)
 	if !c.Alive(ctx) {
 		if !p.StartSeed {
 			return Result{}, fmt.Errorf("%w on %s (start one with `tocsin seed --data %s`, or pass --start-seed)", ErrNoSeed, p.SeedDir, p.SeedDir)
 		}
-		if err := startBackgroundSeed(ctx, p, key.Public()); err != nil {
+		if err := startBackgroundSeed(ctx, p); err != nil {
 			return Result{}, err
 		}
 	}
 	return c.Publish(ctx, PublishRequest{File: file, ChunkSize: p.ChunkSize, Release: relEnv.Marshal(), Advisory: advEnv.Marshal()})
 }
 
+// Recall signs a withdrawal of product@version with the release key and
+// hands it to the seed, which gossips it.
+func Recall(ctx context.Context, seedDir, keyPath, product, version, reason string, now time.Time) ([]string, error) {
+	key, err := trust.LoadPrivateKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	now = now.UTC()
+	env, err := trust.SignRecall(trust.Recall{Product: product, Version: version, Reason: reason,
+		Seq: uint64(now.UnixMilli()), Published: now, Expires: now.AddDate(10, 0, 0)}, key)
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(seedDir).Announce(ctx, env.Marshal())
+}
+
 // startBackgroundSeed runs `tocsin seed` detached, trusting the publishing
 // key, and waits for its control socket.
-func startBackgroundSeed(ctx context.Context, p Publication, pub trust.PublicKey) error {
+func startBackgroundSeed(ctx context.Context, p Publication) error {
 	if err := os.MkdirAll(p.SeedDir, 0o700); err != nil {
 		return fmt.Errorf("seed dir: %w", err)
 	}
-	pubPath := filepath.Join(p.SeedDir, "supplier-"+pub.KeyID()[:16]+".pub")
-	if _, err := os.Stat(pubPath); errors.Is(err, os.ErrNotExist) {
-		if err := writePublic(pubPath, pub); err != nil {
-			return err
-		}
+	if p.RootPath == "" {
+		return fmt.Errorf("starting a seed needs the trust root (--root)")
+	}
+	root, err := filepath.Abs(p.RootPath)
+	if err != nil {
+		return fmt.Errorf("start seed: %w", err)
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("start seed: %w", err)
 	}
-	args := []string{"seed", "--data", p.SeedDir, "--trust", pubPath}
+	args := []string{"seed", "--data", p.SeedDir, "--trust-root", root}
 	for _, l := range p.Listen {
 		args = append(args, "--listen", l)
 	}
@@ -146,12 +187,4 @@ func startBackgroundSeed(ctx context.Context, p Publication, pub trust.PublicKey
 		}
 	}
 	return fmt.Errorf("started seed (pid %d) but it did not answer within 60s; see %s", cmd.Process.Pid, filepath.Join(p.SeedDir, "seed.log"))
-}
-
-func writePublic(path string, pub trust.PublicKey) error {
-	b, err := trust.MarshalPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
 }

@@ -23,14 +23,18 @@ func newSeedCmd() *cobra.Command {
 	var cfg node.Config
 	var superSeed time.Duration
 	c := &cobra.Command{
-		Use:   "seed --data DIR --trust SUPPLIER.pub [--listen MULTIADDR]...",
+		Use:   "seed --data DIR --trust-root root.json [--listen MULTIADDR]...",
 		Short: "Run the supplier's seed node",
 		Long: `Run a seed: a libp2p host that gossips what the supplier publishes and serves
 release blocks over bitswap to anyone who asks (everything it serves is signed
 and content-addressed, so a stock IPFS node can fetch a release by its root
 CID). It prints its full multiaddrs on start; give them to devices as
-bootstrap peers. The publishing CLI talks to it over DIR/control.sock.`,
-		Example: `  tocsin seed --data ./seed-data --trust supplier.key.pub \
+bootstrap peers. The publishing CLI talks to it over DIR/control.sock.
+
+With --heartbeat-key (the heartbeat role's key) it signs and gossips a
+heartbeat every --heartbeat-interval, valid for --heartbeat-ttl: devices that
+stop hearing it report that they cannot confirm they have the latest.`,
+		Example: `  tocsin seed --data ./seed-data --trust-root root.json --heartbeat-key heartbeat.key \
       --listen /ip4/0.0.0.0/tcp/4001 --listen /ip4/0.0.0.0/udp/4001/quic-v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,7 +54,10 @@ bootstrap peers. The publishing CLI talks to it over DIR/control.sock.`,
 	f := c.Flags()
 	f.StringVar(&cfg.DataDir, "data", "seed-data", "data dir (badger store, control socket)")
 	f.StringSliceVar(&cfg.Listen, "listen", []string{"/ip4/0.0.0.0/tcp/4001"}, "listen multiaddr (repeatable)")
-	f.StringSliceVar(&cfg.TrustedKeys, "trust", nil, "supplier public key to accept (repeatable, required)")
+	f.StringVar(&cfg.TrustRoot, "trust-root", "", "the supplier's trust root, root.json (required)")
+	f.StringVar(&cfg.Seed.HeartbeatKey, "heartbeat-key", "", "heartbeat role key: sign and gossip heartbeats")
+	f.DurationVar(&cfg.Seed.HeartbeatInterval, "heartbeat-interval", time.Minute, "time between heartbeats")
+	f.DurationVar(&cfg.Seed.HeartbeatTTL, "heartbeat-ttl", 15*time.Minute, "how long a heartbeat stays valid")
 	f.StringSliceVar(&cfg.Bootstrap, "bootstrap", nil, "peer to stay connected to (repeatable)")
 	f.StringVar(&cfg.MaxUploadRate, "max-upload-rate", "", "cap bitswap upload, e.g. 10MiB/s")
 	f.DurationVar(&superSeed, "super-seed-interval", 2*time.Second, "super-seeding: one more peer per block per interval (0 = off)")

@@ -23,12 +23,15 @@ func newPublishCmd() *cobra.Command {
 		Use:   "publish --product ID --version V --file PATH",
 		Short: "Sign a release and its advisory and hand them to the seed",
 		Long: `Publish a release: chunk the file into a UnixFS DAG, sign a release manifest
-(product, version, root CID, size, sha256) and a security advisory pointing at
-it with the supplier key, and hand both to the seed running on --seed-dir. The
-seed verifies the signatures, stores the blocks in its badger store, checks
-them against the manifest and gossips both to the fleet.
+(product, version, sequence number, root CID, size, sha256, hardware, the
+versions it applies to, expiry) with the release key and a CSAF 2.0 advisory
+whose vendor_fix points at it with the advisory key, and hand both to the seed
+running on --seed-dir. The seed verifies the signatures against its trust
+root, stores the blocks in its badger store, checks them against the manifest
+and gossips both to the fleet.
 
-With --start-seed, a seed is started in the background if none runs.`,
+With --start-seed, a seed trusting --root is started in the background if none
+runs.`,
 		Example: `  tocsin publish --key supplier.key --seed-dir ./seed-data \
       --product acme-plc-fw --version 2.4.1 --file fw-2.4.1.bin \
       --cvss 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' --cve CVE-2026-1234 --json`,
@@ -62,7 +65,13 @@ With --start-seed, a seed is started in the background if none runs.`,
 	f.StringVar(&p.Product, "product", "", "product id")
 	f.StringVar(&p.Version, "version", "", "release version")
 	f.StringVar(&p.File, "file", "", "the release file")
-	f.StringVar(&p.KeyPath, "key", "supplier.key", "supplier signing key")
+	f.StringVar(&p.KeyPath, "key", "supplier.key", "release signing key")
+	f.StringVar(&p.AdvisoryKeyPath, "advisory-key", "", "advisory signing key (default: --key)")
+	f.StringVar(&p.RootPath, "root", "root.json", "trust root for a seed started with --start-seed")
+	f.StringSliceVar(&p.Hardware, "hardware", nil, "hardware id the release is for (repeatable; default any)")
+	f.StringSliceVar(&p.AppliesTo, "applies-to", nil, `versions it may be applied to, e.g. ">=2.0 <2.4" (repeatable; default any)`)
+	f.Uint64Var(&p.Seq, "seq", 0, "sequence number (default: now in Unix milliseconds)")
+	f.DurationVar(&p.ValidFor, "valid-for", 365*24*time.Hour, "how long the manifest stays valid")
 	f.StringVar(&p.SeedDir, "seed-dir", "seed-data", "the seed's data dir")
 	f.StringVar(&chunk, "chunk-size", units.Bytes(content.DefaultChunkSize), "DAG leaf size")
 	f.StringVar(&p.AdvisoryID, "advisory-id", "", "advisory id (default TSA-<product>-<version>)")

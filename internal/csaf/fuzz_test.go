@@ -27,6 +27,13 @@ func FuzzInspect(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The advisory view a device acts on: never panics, and what it
+		// returns without error is a valid advisory.
+		if a, err := Advisory(data); err == nil {
+			if a.Seq == 0 || a.ReleaseID != a.Product+"@"+a.FixedVersion || a.BaseScore < 0 || a.BaseScore > 10 {
+				t.Fatalf("inconsistent advisory view %+v", a)
+			}
+		}
 		s, err := Inspect(data)
 		if err != nil {
 			if !errors.Is(err, ErrNotCSAF) && !errors.Is(err, ErrTooLarge) {

@@ -52,6 +52,9 @@ type Summary struct {
 	// FixedReleases are the Tocsin release ids ("tocsin:release:<product>@<version>")
 	// that vendor_fix remediations point at, sorted and unique.
 	FixedReleases []string `json:"fixed_releases"`
+	// Deadline is the text of the document note titled NoteTitleDeadline
+	// (Tocsin's delivery deadline), if any.
+	Deadline string `json:"deadline,omitempty"`
 	// Warnings lists what was ignored while reading leniently: fields of
 	// the wrong JSON type, a missing id or title.
 	Warnings []string `json:"warnings,omitempty"`
@@ -178,6 +181,11 @@ func Inspect(data []byte) (Summary, error) {
 		warnings = append(warnings, "no document.title")
 	}
 
+	for _, n := range d.Notes {
+		if n.Title.String() == NoteTitleDeadline {
+			s.Deadline = n.Text.String()
+		}
+	}
 	s.Products = products(doc.ProductTree)
 	s.Vulnerabilities = len(doc.Vulnerabilities)
 	cves := map[string]bool{}
@@ -418,6 +426,7 @@ type rawDocMeta struct {
 		InitialReleaseDate text `json:"initial_release_date"`
 		CurrentReleaseDate text `json:"current_release_date"`
 	} `json:"tracking"`
+	Notes []rawNote `json:"notes"`
 }
 
 type rawProductTree struct {

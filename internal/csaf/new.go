@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -53,9 +54,21 @@ type Params struct {
 	// means ReleaseID(Product, FixedVersion), which needs Product to be a
 	// valid Tocsin product name.
 	ReleaseID string
-	// Time is the release date of the advisory (New never reads the clock).
+	// Time is the release date of this revision of the advisory (New never
+	// reads the clock).
 	Time time.Time
+	// Revision is the revision number (document.tracking.version); 0 means
+	// 1. Initial is the first revision's date; zero means Time.
+	Revision int
+	Initial  time.Time
+	// Deadline, if set, is the supplier's delivery deadline (IEC 62443-4-1
+	// SUM-5), written into a document note titled NoteTitleDeadline.
+	Deadline time.Time
 }
+
+// NoteTitleDeadline titles the document note that carries the delivery
+// deadline as an RFC 3339 time. CSAF 2.0 has no deadline field.
+const NoteTitleDeadline = "Delivery deadline"
 
 // Product ids New assigns.
 const (
@@ -74,6 +87,15 @@ func New(p Params) ([]byte, error) {
 		return nil, err
 	}
 	now := p.Time.UTC().Truncate(time.Second).Format(time.RFC3339)
+	initial := p.Initial.UTC().Truncate(time.Second).Format(time.RFC3339)
+	history := []outRevision{{Date: initial, Number: "1", Summary: "Initial release."}}
+	for r := 2; r <= p.Revision; r++ {
+		history = append(history, outRevision{Date: now, Number: strconv.Itoa(r), Summary: fmt.Sprintf("Revision %d.", r)})
+	}
+	var docNotes []outNote
+	if !p.Deadline.IsZero() {
+		docNotes = append(docNotes, outNote{Category: "other", Title: NoteTitleDeadline, Text: p.Deadline.UTC().Truncate(time.Second).Format(time.RFC3339)})
+	}
 	name := p.PublisherName
 	productName := p.Product + " " + p.FixedVersion
 	rangeName := p.Product + " <" + p.FixedVersion
@@ -92,12 +114,13 @@ func New(p Params) ([]byte, error) {
 			Tracking: outTracking{
 				ID:                 p.ID,
 				Status:             "final",
-				Version:            "1",
-				InitialReleaseDate: now,
+				Version:            strconv.Itoa(p.Revision),
+				InitialReleaseDate: initial,
 				CurrentReleaseDate: now,
-				RevisionHistory:    []outRevision{{Date: now, Number: "1", Summary: "Initial release."}},
+				RevisionHistory:    history,
 				Generator:          &outGenerator{Date: now, Engine: outEngine{Name: "Tocsin"}},
 			},
+			Notes: docNotes,
 		},
 		ProductTree: outProductTree{Branches: []outBranch{{
 			Category: "vendor",
@@ -219,8 +242,18 @@ func (p Params) check() (Params, cvss.Result, error) {
 		return bad("publisher name %q: want one line of at most 256 bytes", p.PublisherName)
 	case p.Time.IsZero():
 		return bad("no release time")
-	case p.Time.UTC().Year() < 1 || p.Time.UTC().Year() > 9999:
+	case p.Time.UTC().Year() < 1970 || p.Time.UTC().Year() > 9999:
 		return bad("release time %v out of range", p.Time)
+	case p.Revision < 0 || p.Revision > 10000:
+		return bad("revision %d: want 1 to 10000", p.Revision)
+	case !p.Initial.IsZero() && p.Initial.After(p.Time):
+		return bad("initial release %v is after this revision's %v", p.Initial, p.Time)
+	}
+	if p.Revision == 0 {
+		p.Revision = 1
+	}
+	if p.Initial.IsZero() {
+		p.Initial = p.Time
 	}
 	if u, err := url.Parse(p.PublisherNamespace); err != nil || !u.IsAbs() || u.Host == "" || hasControl(p.PublisherNamespace) {
 		return bad("publisher namespace %q: want an absolute URL such as https://example.com", p.PublisherNamespace)
@@ -276,6 +309,7 @@ type outMeta struct {
 	Title       string       `json:"title"`
 	Publisher   outPublisher `json:"publisher"`
 	Tracking    outTracking  `json:"tracking"`
+	Notes       []outNote    `json:"notes,omitempty"`
 }
 
 type outPublisher struct {

@@ -1,6 +1,7 @@
 package csaf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -509,4 +510,38 @@ func checkCVSS3(i int, c map[string]any) []string {
 		out = append(out, fmt.Sprintf("6.1.9 vulnerabilities[%d] %s computes %.1f %s, document says %v %s", i, vector, r.BaseScore, r.Severity, base, severity))
 	}
 	return out
+}
+
+func TestAdvisoryViewRoundTrip(t *testing.T) {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	deadline := at.AddDate(0, 0, 30)
+	b, err := New(Params{ID: "ACME-SA-7", Title: "Overflow", Product: "plc-fw", FixedVersion: "2.1.0",
+		CVSS: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", CVEs: []string{"CVE-2026-0001"},
+		Time: at, Initial: at.AddDate(0, 0, -3), Revision: 3, Deadline: deadline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := decodeMap(t, b)
+	errs, err := gocsaf.ValidateCSAF(doc)
+	if err != nil || len(errs) > 0 {
+		t.Fatalf("revision 3 with a deadline note fails the schema: %v %v", errs, err)
+	}
+	for _, e := range mandatoryTests(doc) {
+		t.Errorf("mandatory test %s", e)
+	}
+	a, err := Advisory(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != "ACME-SA-7" || a.ReleaseID != "plc-fw@2.1.0" || a.BaseScore != 9.8 || a.Severity != "CRITICAL" ||
+		!a.Deadline.Equal(deadline) || a.Revision != "3" || a.Seq != uint64(at.UnixMilli()) || len(a.CVEs) != 1 {
+		t.Fatalf("advisory view %+v", a)
+	}
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// A CSAF document that names no Tocsin release cannot drive a fleet.
+	if _, err := Advisory(bytes.ReplaceAll(b, []byte("tocsin:release:"), []byte("see:"))); !errors.Is(err, ErrNotTocsin) {
+		t.Fatalf("no release: %v", err)
+	}
 }

@@ -114,9 +114,14 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 	defer func() { stopAll(procs) }()
 	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 
-	// Supplier key and the release file.
+	// Supplier key, its trust root (one key for every role, as in a lab),
+	// and the release file.
 	key := filepath.Join(o.Dir, "supplier.key")
 	if err := run(ctx, o.Bin, "keygen", "--type", "supplier", "-o", key); err != nil {
+		return sum, err
+	}
+	rootFile := filepath.Join(o.Dir, "root.json")
+	if err := run(ctx, o.Bin, "root", "init", "--root-key", key, "-o", rootFile); err != nil {
 		return sum, err
 	}
 	file := filepath.Join(o.Dir, "demo-plc-fw-2.0.0.bin")
@@ -128,7 +133,8 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 
 	// Seed.
 	seedDir := filepath.Join(o.Dir, "seed")
-	sp, err := start(o.Bin, seedDir, "seed", "--data", seedDir, "--trust", key+".pub", "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "warn")
+	sp, err := start(o.Bin, seedDir, "seed", "--data", seedDir, "--trust-root", rootFile, "--heartbeat-key", key,
+		"--heartbeat-interval", "5s", "--heartbeat-ttl", "1m", "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "warn")
 	if err != nil {
 		return sum, err
 	}
@@ -147,7 +153,7 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 	for i := 0; i < o.Nodes; i++ {
 		names[i] = fmt.Sprintf("node-%d", i+1)
 		dirs[i] = filepath.Join(o.Dir, names[i])
-		cfgPath, err := writeNodeConfig(dirs[i], key+".pub", boot)
+		cfgPath, err := writeNodeConfig(dirs[i], rootFile, boot)
 		if err != nil {
 			return sum, err
 		}
@@ -333,13 +339,13 @@ func waitStatus(ctx context.Context, dir string, timeout time.Duration) (node.St
 	}
 }
 
-func writeNodeConfig(dir, trustKey string, boot []string) (string, error) {
+func writeNodeConfig(dir, trustRoot string, boot []string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	var b strings.Builder
 	b.WriteString("# written by tocsin demo\n")
-	fmt.Fprintf(&b, "data_dir: %q\nlisten: [\"/ip4/127.0.0.1/tcp/0\"]\ntrusted_keys: [%q]\n", dir, trustKey)
+	fmt.Fprintf(&b, "data_dir: %q\nlisten: [\"/ip4/127.0.0.1/tcp/0\"]\ntrust_root: %q\n", dir, trustRoot)
 	b.WriteString("bootstrap:\n")
 	for _, a := range boot {
 		fmt.Fprintf(&b, "  - %q\n", a)

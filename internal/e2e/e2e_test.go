@@ -101,14 +101,14 @@ func tail(s string, n int) string {
 	return s
 }
 
-func writeConfig(t *testing.T, dir, pub string, boot []string) string {
+func writeConfig(t *testing.T, dir, root string, boot []string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`data_dir: %q
 listen: ["/ip4/127.0.0.1/tcp/0"]
-trusted_keys: [%q]
+trust_root: %q
 bootstrap: [%s]
 products:
   - id: plc-fw
@@ -116,7 +116,7 @@ products:
 installer:
   command: ["sh", "-c", "cp \"$TOCSIN_FILE\" \"$TOCSIN_DATA_DIR/installed.bin\""]
   timeout: 1m
-`, dir, pub, `"`+strings.Join(boot, `","`)+`"`)
+`, dir, root, `"`+strings.Join(boot, `","`)+`"`)
 	p := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,14 +137,18 @@ func TestKillMidDownloadResumes(t *testing.T) {
 	if _, e, code := tocsin(t, "keygen", "--type", "supplier", "-o", key); code != 0 {
 		t.Fatalf("keygen: %s", e)
 	}
+	root := filepath.Join(dir, "root.json")
+	if _, e, code := tocsin(t, "root", "init", "--root-key", key, "-o", root); code != 0 {
+		t.Fatalf("root init: %s", e)
+	}
 	seedDir := filepath.Join(dir, "seed")
 	os.MkdirAll(seedDir, 0o700)
-	startProc(t, filepath.Join(seedDir, "out.log"), "seed", "--data", seedDir, "--trust", key+".pub",
+	startProc(t, filepath.Join(seedDir, "out.log"), "seed", "--data", seedDir, "--trust-root", root,
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--max-upload-rate", "2MiB/s", "--super-seed-interval", "0s")
 	seedSt := waitStatus(t, seedDir, "seed addrs", 30*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 })
 
 	devDir := filepath.Join(dir, "dev")
-	cfg := writeConfig(t, devDir, key+".pub", seedSt.Addrs)
+	cfg := writeConfig(t, devDir, root, seedSt.Addrs)
 	dev := startProc(t, filepath.Join(devDir, "out.log"), "node", "--config", cfg)
 	waitStatus(t, devDir, "device addrs", 30*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 })
 
@@ -153,7 +157,7 @@ func TestKillMidDownloadResumes(t *testing.T) {
 	file := filepath.Join(dir, "fw.bin")
 	os.WriteFile(file, data, 0o600)
 	if _, e, code := tocsin(t, "publish", "--key", key, "--seed-dir", seedDir, "--product", "plc-fw", "--version", "2.0.0",
-		"--file", file, "--chunk-size", "256KiB", "--json"); code != 0 {
+		"--file", file, "--chunk-size", "256KiB", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--json"); code != 0 {
 		t.Fatalf("publish: %s", e)
 	}
 	const id = "plc-fw@2.0.0"
@@ -215,6 +219,10 @@ func TestBadInput(t *testing.T) {
 	if _, e, code := tocsin(t, "keygen", "-o", key); code != 0 {
 		t.Fatalf("keygen: %s", e)
 	}
+	root := filepath.Join(dir, "root.json")
+	if _, e, code := tocsin(t, "root", "init", "--root-key", key, "-o", root); code != 0 {
+		t.Fatalf("root init: %s", e)
+	}
 	open := filepath.Join(dir, "open.key")
 	b, _ := os.ReadFile(key)
 	os.WriteFile(open, b, 0o644)
@@ -223,11 +231,13 @@ func TestBadInput(t *testing.T) {
 	file := filepath.Join(dir, "f.bin")
 	os.WriteFile(file, []byte("firmware"), 0o600)
 	badYAML := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(badYAML, []byte("data_dir: x\ntrusted_keys: [k.key.pub]\nproducts:\n  - id: a\n    versoin: 1\n"), 0o600)
+	os.WriteFile(badYAML, []byte("data_dir: x\ntrust_root: root.json\nproducts:\n  - id: a\n    versoin: 1\n"), 0o600)
 	noKey := filepath.Join(dir, "nokey.yaml")
-	os.WriteFile(noKey, []byte("data_dir: x\ntrusted_keys: [missing.pub]\ninstaller: {command: [true]}\n"), 0o600)
+	os.WriteFile(noKey, []byte("data_dir: x\ntrust_root: missing-root.json\ninstaller: {command: [true]}\n"), 0o600)
+	badRoot := filepath.Join(dir, "badroot.yaml")
+	os.WriteFile(badRoot, []byte("data_dir: x\ntrust_root: f.bin\ninstaller: {command: [true]}\n"), 0o600)
 	badPeer := filepath.Join(dir, "badpeer.yaml")
-	os.WriteFile(badPeer, []byte("data_dir: x\ntrusted_keys: [k.key.pub]\nbootstrap: [\"/ip4/1.2.3.4/tcp/1\"]\ninstaller: {command: [true]}\n"), 0o600)
+	os.WriteFile(badPeer, []byte("data_dir: x\ntrust_root: root.json\nbootstrap: [\"/ip4/1.2.3.4/tcp/1\"]\ninstaller: {command: [true]}\n"), 0o600)
 
 	cases := []struct {
 		name string
@@ -243,15 +253,25 @@ func TestBadInput(t *testing.T) {
 		{"publish key readable by others", []string{"publish", "--key", open, "--product", "p", "--version", "1", "--file", file}, "chmod 600"},
 		{"publish garbage key", []string{"publish", "--key", garbageKey, "--product", "p", "--version", "1", "--file", file}, "PRIVATE KEY"},
 		{"publish wrong product id", []string{"publish", "--key", key, "--product", "bad id!", "--version", "1", "--file", file}, "product"},
-		{"publish no seed", []string{"publish", "--key", key, "--product", "p", "--version", "1", "--file", file, "--seed-dir", filepath.Join(dir, "noseed")}, "no seed"},
+		{"publish no seed", []string{"publish", "--key", key, "--product", "p", "--version", "1", "--file", file, "--seed-dir", filepath.Join(dir, "noseed"),
+			"--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}, "no seed"},
+		{"publish without cvss", []string{"publish", "--key", key, "--product", "p", "--version", "1", "--file", file}, "CVSS"},
+		{"root init without key", []string{"root", "init", "-o", filepath.Join(dir, "r.json")}, "--root-key"},
+		{"root init zero threshold", []string{"root", "init", "--root-key", key, "--release-threshold", "0", "-o", filepath.Join(dir, "r0.json")}, "threshold"},
+		{"root show garbage", []string{"root", "show", file}, "malformed"},
+		{"root rotate unsigned", []string{"root", "rotate", "--from", file, "-o", filepath.Join(dir, "r2.json")}, "malformed"},
+		{"announce no seed", []string{"announce", "--seed-dir", filepath.Join(dir, "noseed"), root}, "no seed"},
+		{"recall without reason", []string{"recall", "--product", "p", "--version", "1"}, "--reason"},
+		{"node garbage trust root", []string{"node", "--config", badRoot}, "trust_root"},
 		{"publish bad cvss", []string{"publish", "--key", key, "--product", "p", "--version", "1", "--file", file, "--cvss", "CVSS:3.1/AV:X"}, "CVSS"},
 		{"node no config", []string{"node"}, "--config"},
 		{"node missing config", []string{"node", "--config", filepath.Join(dir, "missing.yaml")}, "no such file"},
 		{"node misspelt option", []string{"node", "--config", badYAML}, "line 5"},
-		{"node missing trusted key", []string{"node", "--config", noKey}, "missing.pub"},
+		{"node missing trust root", []string{"node", "--config", noKey}, "missing-root.json"},
 		{"node bad bootstrap", []string{"node", "--config", badPeer}, "bootstrap"},
-		{"seed no trust", []string{"seed", "--data", filepath.Join(dir, "s")}, "trusted_keys"},
-		{"seed bad listen", []string{"seed", "--data", filepath.Join(dir, "s2"), "--trust", key + ".pub", "--listen", "nonsense"}, "multiaddr"},
+		{"seed no trust root", []string{"seed", "--data", filepath.Join(dir, "s")}, "trust_root"},
+		{"seed bad listen", []string{"seed", "--data", filepath.Join(dir, "s2"), "--trust-root", root, "--listen", "nonsense"}, "multiaddr"},
+		{"seed heartbeat key missing", []string{"seed", "--data", filepath.Join(dir, "s3"), "--trust-root", root, "--heartbeat-key", filepath.Join(dir, "none.key"), "--listen", "/ip4/127.0.0.1/tcp/0"}, "heartbeat_key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,11 +11,23 @@ import (
 	"time"
 )
 
-// Payload types carried in envelopes.
+// Payload types carried in envelopes. Each is signed by one role.
 const (
-	TypeRelease  = "application/vnd.tocsin.release.v1+json"
-	TypeAdvisory = "application/vnd.tocsin.advisory.v1+json"
+	TypeRoot      = "application/vnd.tocsin.root.v1+json"      // role root
+	TypeRelease   = "application/vnd.tocsin.release.v1+json"   // role release
+	TypeRecall    = "application/vnd.tocsin.recall.v1+json"    // role release
+	TypeHeartbeat = "application/vnd.tocsin.heartbeat.v1+json" // role heartbeat
+	// TypeCSAF is a CSAF 2.0 advisory exactly as the supplier wrote it
+	// (role advisory). Its fields are read by the AdvisoryDecoder given to
+	// Open.
+	TypeCSAF = "application/csaf+json"
 )
+
+// roleOf is the role that must sign each payload type.
+var roleOf = map[string]string{
+	TypeRoot: RoleRoot, TypeRelease: RoleRelease, TypeRecall: RoleRelease,
+	TypeHeartbeat: RoleHeartbeat, TypeCSAF: RoleAdvisory,
+}
 
 // ErrInvalidDocument is wrapped when a verified payload is not a valid
 // release or advisory.
@@ -28,6 +41,8 @@ var (
 	reProduct = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	reVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+_~-]{0,63}$`)
 	reAdvID   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	// reConstraint is one AppliesTo entry: 1–8 space-separated comparisons.
+	reConstraint = regexp.MustCompile(`^(>=|<=|>|<|=)?[A-Za-z0-9][A-Za-z0-9.+_~-]{0,63}( (>=|<=|>|<|=)?[A-Za-z0-9][A-Za-z0-9.+_~-]{0,63}){0,7}$`)
 )
 
 // CheckProduct checks a product identifier: 1–128 of [A-Za-z0-9._-],
@@ -67,6 +82,19 @@ type Release struct {
 	SHA256    string    `json:"sha256"`
 	ChunkSize int       `json:"chunk_size"`
 	Published time.Time `json:"published"`
+	// Seq orders the supplier's releases of this product: a device never
+	// accepts a release with a lower Seq than one it has seen (rollback).
+	Seq uint64 `json:"seq"`
+	// Hardware lists the hardware ids the release may be installed on;
+	// empty means any.
+	Hardware []string `json:"hardware,omitempty"`
+	// AppliesTo lists the installed versions the release may be applied
+	// to, each a space-separated conjunction of comparisons such as
+	// ">=2.0.0 <2.1.0"; empty means any. The list is a disjunction.
+	AppliesTo []string `json:"applies_to,omitempty"`
+	// Expires is when the manifest stops being valid: an expired release
+	// is neither fetched nor installed.
+	Expires time.Time `json:"expires"`
 }
 
 // ID is the release's identifier, "<product>@<version>".
@@ -87,6 +115,22 @@ func (r Release) Validate() error {
 		return fmt.Errorf("%w: release size %d", ErrInvalidDocument, r.Size)
 	case r.ChunkSize <= 0 || r.ChunkSize > 4<<20:
 		return fmt.Errorf("%w: chunk size %d", ErrInvalidDocument, r.ChunkSize)
+	case r.Seq == 0:
+		return fmt.Errorf("%w: release %s has no sequence number", ErrInvalidDocument, r.ID())
+	case r.Expires.IsZero():
+		return fmt.Errorf("%w: release %s has no expiry", ErrInvalidDocument, r.ID())
+	case len(r.Hardware) > 64 || len(r.AppliesTo) > 64:
+		return fmt.Errorf("%w: release %s lists more than 64 hardware ids or version constraints", ErrInvalidDocument, r.ID())
+	}
+	for _, hw := range r.Hardware {
+		if !reProduct.MatchString(hw) {
+			return fmt.Errorf("%w: hardware id %q", ErrInvalidDocument, hw)
+		}
+	}
+	for _, c := range r.AppliesTo {
+		if !reConstraint.MatchString(c) {
+			return fmt.Errorf("%w: version constraint %q: want terms like \">=2.0.0 <2.1.0\"", ErrInvalidDocument, c)
+		}
 	}
 	if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != 32 {
 		return fmt.Errorf("%w: release sha256 %q", ErrInvalidDocument, r.SHA256)
@@ -94,8 +138,10 @@ func (r Release) Validate() error {
 	return nil
 }
 
-// Advisory is a signed security advisory that points at the release fixing
-// it. Severity and score come from the advisory's CVSS vector.
+// Advisory is what a device needs from a signed CSAF 2.0 advisory: which
+// product it concerns, the release that fixes it, how severe it is and by
+// when the fix is due. The advisory travels as CSAF; an AdvisoryDecoder
+// extracts this view.
 type Advisory struct {
 	ID           string    `json:"id"`
 	Title        string    `json:"title"`
@@ -109,8 +155,17 @@ type Advisory struct {
 	Published    time.Time `json:"published"`
 	// Deadline is when the supplier commits the fix to be delivered
 	// (IEC 62443-4-1 SUM-5); zero if none was set.
-	Deadline time.Time `json:"deadline,omitempty"`
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Revision is the CSAF document.tracking.version; Seq orders
+	// revisions (the current_release_date in Unix milliseconds): an older
+	// revision is never accepted after a newer one.
+	Revision string `json:"revision,omitempty"`
+	Seq      uint64 `json:"seq"`
 }
+
+// AdvisoryDecoder reads the Advisory view out of a CSAF payload
+// (internal/csaf.Advisory in production).
+type AdvisoryDecoder func(payload []byte) (Advisory, error)
 
 // Validate checks the advisory's fields.
 func (a Advisory) Validate() error {
@@ -124,41 +179,205 @@ func (a Advisory) Validate() error {
 		return fmt.Errorf("%w: advisory points at release %q, want %q", ErrInvalidDocument, a.ReleaseID, ReleaseID(a.Product, a.FixedVersion))
 	case len(a.CVEs) > 256:
 		return fmt.Errorf("%w: %d CVEs", ErrInvalidDocument, len(a.CVEs))
+	case a.Seq == 0:
+		return fmt.Errorf("%w: advisory %s has no revision date", ErrInvalidDocument, a.ID)
+	}
+	return nil
+}
+
+// Heartbeat is the supplier's signed, short-lived statement of what is
+// current: TUF's timestamp and snapshot in one. A device that holds no
+// unexpired heartbeat cannot confirm it has the latest documents and says so
+// (freeze defence); one whose heartbeat lists a newer sequence number than
+// it holds knows what it is missing.
+type Heartbeat struct {
+	Seq         uint64    `json:"seq"`
+	Issued      time.Time `json:"issued"`
+	Expires     time.Time `json:"expires"`
+	RootVersion int64     `json:"root_version"`
+	// Latest maps each document slot (see Document.Slot) to the highest
+	// sequence number the supplier has published in it.
+	Latest map[string]uint64 `json:"latest"`
+}
+
+// MaxHeartbeatSlots caps Heartbeat.Latest.
+const MaxHeartbeatSlots = 20000
+
+// Validate checks the heartbeat's fields.
+func (h Heartbeat) Validate() error {
+	switch {
+	case h.Seq == 0:
+		return fmt.Errorf("%w: heartbeat has no sequence number", ErrInvalidDocument)
+	case !h.Expires.After(h.Issued):
+		return fmt.Errorf("%w: heartbeat expires (%s) before it is issued (%s)", ErrInvalidDocument, h.Expires, h.Issued)
+	case len(h.Latest) > MaxHeartbeatSlots:
+		return fmt.Errorf("%w: heartbeat lists %d documents, limit %d", ErrInvalidDocument, len(h.Latest), MaxHeartbeatSlots)
+	}
+	return nil
+}
+
+// Recall is a signed withdrawal of a release: devices stop fetching it, and
+// a device that installed it reports that and runs its rollback path.
+type Recall struct {
+	Product   string    `json:"product"`
+	Version   string    `json:"version"`
+	Reason    string    `json:"reason"`
+	Seq       uint64    `json:"seq"`
+	Published time.Time `json:"published"`
+	Expires   time.Time `json:"expires"`
+}
+
+// ReleaseID is the recalled release's identifier.
+func (r Recall) ReleaseID() string { return ReleaseID(r.Product, r.Version) }
+
+// Validate checks the recall's fields.
+func (r Recall) Validate() error {
+	if err := errors.Join(CheckProduct(r.Product), CheckVersion(r.Version)); err != nil {
+		return fmt.Errorf("%w: recall: %w", ErrInvalidDocument, err)
+	}
+	switch {
+	case r.Seq == 0:
+		return fmt.Errorf("%w: recall has no sequence number", ErrInvalidDocument)
+	case r.Expires.IsZero():
+		return fmt.Errorf("%w: recall has no expiry", ErrInvalidDocument)
+	case len(r.Reason) > 1024:
+		return fmt.Errorf("%w: recall reason longer than 1024 bytes", ErrInvalidDocument)
 	}
 	return nil
 }
 
 // Document is a verified envelope and its decoded payload: exactly one of
-// Release and Advisory is set.
+// Root, Release, Advisory, Heartbeat and Recall is set.
 type Document struct {
-	Envelope Envelope
-	KeyID    string
-	Release  *Release
-	Advisory *Advisory
+	Envelope  Envelope
+	Signers   []string // key ids whose signatures counted
+	Root      *Root
+	Release   *Release
+	Advisory  *Advisory
+	Heartbeat *Heartbeat
+	Recall    *Recall
 }
 
-// Key identifies the document for de-duplication: "release/<id>" or
-// "advisory/<id>".
+// Key identifies the document: "release/<product>@<version>",
+// "advisory/<id>", "recall/<product>@<version>", "heartbeat" or
+// "root/<version>". A newer revision of an advisory has the same key.
 func (d Document) Key() string {
-	if d.Release != nil {
+	switch {
+	case d.Release != nil:
 		return "release/" + d.Release.ID()
+	case d.Advisory != nil:
+		return "advisory/" + d.Advisory.ID
+	case d.Recall != nil:
+		return "recall/" + d.Recall.ReleaseID()
+	case d.Heartbeat != nil:
+		return "heartbeat"
+	case d.Root != nil:
+		return fmt.Sprintf("root/%d", d.Root.Version)
 	}
-	return "advisory/" + d.Advisory.ID
+	return ""
 }
 
-// Open parses and verifies an envelope from untrusted bytes against ring, and
-// decodes its payload. Nothing about the payload is trusted before this
-// returns nil.
-func Open(data []byte, ring KeyRing) (Document, error) {
+// Slot is the sequence a document's Seq is ordered in: all releases of a
+// product share "release/<product>"; each advisory, recall and the heartbeat
+// has its own.
+func (d Document) Slot() string {
+	switch {
+	case d.Release != nil:
+		return "release/" + d.Release.Product
+	case d.Root != nil:
+		return "root"
+	}
+	return d.Key()
+}
+
+// Seq is the document's sequence number in its slot.
+func (d Document) Seq() uint64 {
+	switch {
+	case d.Release != nil:
+		return d.Release.Seq
+	case d.Advisory != nil:
+		return d.Advisory.Seq
+	case d.Recall != nil:
+		return d.Recall.Seq
+	case d.Heartbeat != nil:
+		return d.Heartbeat.Seq
+	case d.Root != nil:
+		return uint64(d.Root.Version)
+	}
+	return 0
+}
+
+// Expires is when the document stops being valid (zero: never; CSAF has no
+// expiry, so an advisory's currency is vouched for by the heartbeat).
+func (d Document) Expires() time.Time {
+	switch {
+	case d.Release != nil:
+		return d.Release.Expires
+	case d.Recall != nil:
+		return d.Recall.Expires
+	case d.Heartbeat != nil:
+		return d.Heartbeat.Expires
+	case d.Root != nil:
+		return d.Root.Expires
+	}
+	return time.Time{}
+}
+
+// Product is the product the document is about ("" for roots and
+// heartbeats).
+func (d Document) Product() string {
+	switch {
+	case d.Release != nil:
+		return d.Release.Product
+	case d.Advisory != nil:
+		return d.Advisory.Product
+	case d.Recall != nil:
+		return d.Recall.Product
+	}
+	return ""
+}
+
+// Digest is the hex SHA-256 of the signed payload: two documents with the
+// same digest are the same document, whatever their signatures.
+func (d Document) Digest() string {
+	sum := sha256.Sum256(d.Envelope.Payload)
+	return hex.EncodeToString(sum[:])
+}
+
+// Open parses an envelope from untrusted bytes, checks that the role its
+// payload type requires signed it with at least its threshold of distinct
+// keys in root (keys scoped to products must be allowed for the document's
+// product), and decodes and validates the payload. Signatures are checked
+// before the payload is decoded. Nothing about the payload is trusted
+// before this returns nil. Rollback, expiry and freshness are State's job.
+// A root document is checked against its own root role only; State.UpdateRoot
+// decides whether to trust it.
+func Open(data []byte, root Root, decodeCSAF AdvisoryDecoder) (Document, error) {
 	env, err := ParseEnvelope(data)
 	if err != nil {
 		return Document{}, err
 	}
-	kid, err := env.Verify(ring)
+	role, ok := roleOf[env.PayloadType]
+	if !ok {
+		return Document{}, fmt.Errorf("%w %q", ErrPayloadType, env.PayloadType)
+	}
+	if env.PayloadType == TypeRoot {
+		r, _, err := OpenRoot(data)
+		if err != nil {
+			return Document{}, err
+		}
+		return Document{Envelope: env, Root: &r}, nil
+	}
+	signers, reasons, err := root.validSigners(env, role)
 	if err != nil {
 		return Document{}, err
 	}
-	doc := Document{Envelope: env, KeyID: kid}
+	// Cheap early exit: not enough valid signatures even before product
+	// scoping, so the payload is never decoded.
+	if _, err := root.threshold(signers, reasons, role, ""); err != nil {
+		return Document{}, err
+	}
+	doc := Document{Envelope: env}
 	switch env.PayloadType {
 	case TypeRelease:
 		var r Release
@@ -169,17 +388,40 @@ func Open(data []byte, ring KeyRing) (Document, error) {
 			return Document{}, err
 		}
 		doc.Release = &r
-	case TypeAdvisory:
-		var a Advisory
-		if err := decodeStrict(env.Payload, &a); err != nil {
-			return Document{}, err
+	case TypeCSAF:
+		if decodeCSAF == nil {
+			return Document{}, fmt.Errorf("%w: no CSAF decoder", ErrPayloadType)
+		}
+		a, err := decodeCSAF(env.Payload)
+		if err != nil {
+			return Document{}, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 		}
 		if err := a.Validate(); err != nil {
 			return Document{}, err
 		}
 		doc.Advisory = &a
-	default:
-		return Document{}, fmt.Errorf("%w %q", ErrPayloadType, env.PayloadType)
+	case TypeHeartbeat:
+		var h Heartbeat
+		if err := decodeStrict(env.Payload, &h); err != nil {
+			return Document{}, err
+		}
+		if err := h.Validate(); err != nil {
+			return Document{}, err
+		}
+		doc.Heartbeat = &h
+	case TypeRecall:
+		var r Recall
+		if err := decodeStrict(env.Payload, &r); err != nil {
+			return Document{}, err
+		}
+		if err := r.Validate(); err != nil {
+			return Document{}, err
+		}
+		doc.Recall = &r
+	}
+	doc.Signers, err = root.threshold(signers, reasons, role, doc.Product())
+	if err != nil {
+		return Document{}, err
 	}
 	return doc, nil
 }
@@ -195,26 +437,28 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-// SignRelease validates r and returns its signed envelope.
-func SignRelease(r Release, k *PrivateKey) (Envelope, error) {
-	if err := r.Validate(); err != nil {
-		return Envelope{}, err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return Envelope{}, fmt.Errorf("encode release: %w", err)
-	}
-	return Sign(TypeRelease, b, k), nil
+// SignRelease validates r and returns its envelope signed by keys.
+func SignRelease(r Release, keys ...*PrivateKey) (Envelope, error) {
+	return signJSON(TypeRelease, r, r.Validate(), keys)
 }
 
-// SignAdvisory validates a and returns its signed envelope.
-func SignAdvisory(a Advisory, k *PrivateKey) (Envelope, error) {
-	if err := a.Validate(); err != nil {
-		return Envelope{}, err
+// SignHeartbeat validates h and returns its envelope signed by keys.
+func SignHeartbeat(h Heartbeat, keys ...*PrivateKey) (Envelope, error) {
+	return signJSON(TypeHeartbeat, h, h.Validate(), keys)
+}
+
+// SignRecall validates r and returns its envelope signed by keys.
+func SignRecall(r Recall, keys ...*PrivateKey) (Envelope, error) {
+	return signJSON(TypeRecall, r, r.Validate(), keys)
+}
+
+func signJSON(typ string, v any, invalid error, keys []*PrivateKey) (Envelope, error) {
+	if invalid != nil {
+		return Envelope{}, invalid
 	}
-	b, err := json.Marshal(a)
+	b, err := json.Marshal(v)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("encode advisory: %w", err)
+		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
 	}
-	return Sign(TypeAdvisory, b, k), nil
+	return SignWith(typ, b, keys...), nil
 }

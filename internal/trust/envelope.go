@@ -16,7 +16,7 @@ const MaxEnvelopeSize = 1 << 20
 var (
 	ErrMalformed   = errors.New("malformed envelope")
 	ErrUnsigned    = errors.New("envelope has no signature")
-	ErrUnknownKey  = errors.New("signed by no trusted key")
+	ErrUnknownKey  = errors.New("signed by a key the root does not know")
 	ErrBadSig      = errors.New("signature does not verify")
 	ErrPayloadType = errors.New("unexpected payload type")
 )
@@ -51,12 +51,30 @@ func PAE(payloadType string, payload []byte) []byte {
 
 // Sign wraps payload in an envelope signed by k.
 func Sign(payloadType string, payload []byte, k *PrivateKey) Envelope {
-	sig := ed25519.Sign(k.key, PAE(payloadType, payload))
-	return Envelope{
-		PayloadType: payloadType,
-		Payload:     append([]byte(nil), payload...),
-		Signatures:  []Signature{{KeyID: k.Public().KeyID(), Sig: sig}},
+	return SignWith(payloadType, payload, k)
+}
+
+// SignWith wraps payload in an envelope signed by every key in keys.
+func SignWith(payloadType string, payload []byte, keys ...*PrivateKey) Envelope {
+	e := Envelope{PayloadType: payloadType, Payload: append([]byte(nil), payload...)}
+	for _, k := range keys {
+		e = e.AddSignature(k)
 	}
+	return e
+}
+
+// AddSignature returns e with k's signature added (or replaced, if k had
+// signed already). Threshold roles are signed this way, one holder at a time.
+func (e Envelope) AddSignature(k *PrivateKey) Envelope {
+	id := k.Public().KeyID()
+	sigs := make([]Signature, 0, len(e.Signatures)+1)
+	for _, s := range e.Signatures {
+		if s.KeyID != id {
+			sigs = append(sigs, s)
+		}
+	}
+	e.Signatures = append(sigs, Signature{KeyID: id, Sig: ed25519.Sign(k.key, PAE(e.PayloadType, e.Payload))})
+	return e
 }
 
 // Marshal returns the envelope's wire form.
@@ -93,38 +111,6 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: %d signatures, limit 16", ErrMalformed, len(e.Signatures))
 	}
 	return e, nil
-}
-
-// Verify checks that at least one signature is by a key in ring and valid,
-// and returns that key's ID. Signatures by unknown keys are ignored; a
-// signature by a trusted key that does not verify fails the envelope.
-func (e Envelope) Verify(ring KeyRing) (string, error) {
-	if len(e.Signatures) == 0 {
-		return "", ErrUnsigned
-	}
-	msg := PAE(e.PayloadType, e.Payload)
-	for _, s := range e.Signatures {
-		pk, ok := ring[s.KeyID]
-		if !ok {
-			continue
-		}
-		if len(s.Sig) != ed25519.SignatureSize || !ed25519.Verify(pk.Key, msg, s.Sig) {
-			return "", fmt.Errorf("%w (key %s)", ErrBadSig, short(s.KeyID))
-		}
-		return s.KeyID, nil
-	}
-	return "", fmt.Errorf("%w (keys %s)", ErrUnknownKey, e.keyIDs())
-}
-
-func (e Envelope) keyIDs() string {
-	var b bytes.Buffer
-	for i, s := range e.Signatures {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(short(s.KeyID))
-	}
-	return b.String()
 }
 
 func short(id string) string {

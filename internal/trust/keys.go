@@ -139,13 +139,6 @@ func LoadPublicKey(path string) (PublicKey, error) {
 	return pk, nil
 }
 
-// KeyRing is a set of trusted public keys by KeyID. The zero value trusts
-// nothing.
-type KeyRing map[string]PublicKey
-
-// Add trusts pk.
-func (r KeyRing) Add(pk PublicKey) { r[pk.KeyID()] = pk }
-
 // MarshalPublicKey encodes pk as PKIX PEM.
 func MarshalPublicKey(pk PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(pk.Key)
