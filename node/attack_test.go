@@ -457,9 +457,10 @@ func TestWrongHardwareAndVersion(t *testing.T) {
 	f.announce(f.signRelease(other), f.advisory(other, 1, f.clk.now()), f.signRelease(notFor), f.advisory(notFor, 1, f.clk.now()))
 	waitFor(t, "documents", 10*time.Second, func() bool { return dev.hasDoc("advisory/TSA-2.0.1") })
 	time.Sleep(1500 * time.Millisecond)
-	for _, id := range []string{other.ID(), notFor.ID()} {
-		if r := dev.Status().Releases[id]; r != nil && (r.Phase != policy.PhaseNone || r.Fetch.BlocksFetched != 0) {
-			t.Fatalf("%s: device acted on an incompatible release: %+v", id, r)
+	for id, want := range map[string]error{other.ID(): policy.ErrWrongHardware, notFor.ID(): policy.ErrNotApplicable} {
+		r := dev.Status().Releases[id]
+		if r == nil || r.Phase != policy.PhaseNone || r.Fetch.BlocksFetched != 0 || !strings.Contains(r.Error, want.Error()) {
+			t.Fatalf("%s: want refused with %q, got %+v", id, want, r)
 		}
 	}
 	keys, _ := dev.store.Blocks.AllKeysChan(context.Background())

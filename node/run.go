@@ -104,6 +104,13 @@ func (n *Node) evaluate() {
 // act starts what a decision asks for. Called with n.mu held.
 func (n *Node) act(relp *trust.Release, st *releaseState, d policy.Decision, dev policy.Device) {
 	rel := *relp
+	if d.Err != nil && st.Error != d.Err.Error() && st.Phase == policy.PhaseNone {
+		n.log.Warn("release refused", "release", rel.ID(), "err", d.Err)
+		st.Error = d.Err.Error()
+		if err := n.saveProgress(n.ctx, st); err != nil {
+			n.log.Error("persist progress", "err", err)
+		}
+	}
 	switch d.Action {
 	case policy.Fetch:
 		n.log.Info("fetching release", "release", rel.ID(), "reason", d.Reason)

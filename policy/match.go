@@ -141,6 +141,9 @@ type Decision struct {
 	Reason string
 	// RetryAt is set with Wait after a failure: when to evaluate again.
 	RetryAt time.Time
+	// Err is set with Done when the release is refused for this device
+	// (wrong hardware, not applicable, expired manifest).
+	Err error
 }
 
 // RetryPolicy bounds retries after failures.
@@ -191,7 +194,7 @@ func Next(dev Device, adv trust.Advisory, rel trust.Release, p Progress, rp Retr
 		return Decision{Action: Done, Reason: fmt.Sprintf("device runs %s %s, not older than %s", rel.Product, running, rel.Version)}
 	}
 	if err := Compatible(dev, rel, now); err != nil {
-		return Decision{Action: Done, Reason: err.Error()}
+		return Decision{Action: Done, Reason: err.Error(), Err: err}
 	}
 	switch p.Phase {
 	case PhaseInstalled:
