@@ -535,3 +535,33 @@ func FuzzManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestOperatorDecision(t *testing.T) {
+	ops := keys(t, 2, 5)
+	d := Decision{Action: DecisionAuthorise, Release: "plc-fw@2.0.0", Group: "line-a", SIA: "SIA-2026-17", Seq: 3, Issued: t0}
+	env, err := SignDecision(d, ops[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := OpenDecision(env.Marshal(), pubs(ops[0]))
+	if err != nil || doc.Decision == nil || doc.Key() != "decision/plc-fw@2.0.0/line-a" || doc.Seq() != 3 {
+		t.Fatalf("valid decision: %+v %v", doc, err)
+	}
+	forged, _ := SignDecision(d, ops[1])
+	if _, err := OpenDecision(forged.Marshal(), pubs(ops[0])); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("decision by a key the policy does not name: %v", err)
+	}
+	tampered := env
+	tampered.Payload = bytes.Replace(env.Payload, []byte("SIA-2026-17"), []byte("SIA-2026-18"), 1)
+	if _, err := OpenDecision(tampered.Marshal(), pubs(ops[0])); !errors.Is(err, ErrBadSig) {
+		t.Fatalf("tampered decision: %v", err)
+	}
+	if _, err := OpenDecision(mustRel(t, testRelease(), ops[0]), pubs(ops[0])); !errors.Is(err, ErrPayloadType) {
+		t.Fatalf("a release is not a decision: %v", err)
+	}
+	for _, bad := range []Decision{{Action: "maybe", Release: "p@1", Seq: 1}, {Action: DecisionReject, Release: "nover", Seq: 1}, {Action: DecisionReject, Release: "p@1"}} {
+		if _, err := SignDecision(bad, ops[0]); !errors.Is(err, ErrInvalidDocument) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}
