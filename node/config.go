@@ -14,6 +14,7 @@ import (
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/internal/units"
 	"github.com/tocsin-iiot/tocsin/overlay"
+	"github.com/tocsin-iiot/tocsin/policy"
 )
 
 // Role is what a node does in the network.
@@ -48,8 +49,13 @@ type Installer struct {
 	// installed. It must be idempotent: after a crash mid-install it runs
 	// again. Required for devices.
 	Command []string `yaml:"command"`
-	// Timeout kills the installer (and the rollback command) after this
-	// long. Default 10m.
+	// HealthCheck is argv run after a successful install, with the same
+	// variables; non-zero exit means the new version is unhealthy: the
+	// rollback command runs and the installation counts as failed (and
+	// toward halting the rollout wave). Empty: no health check.
+	HealthCheck []string `yaml:"health_check"`
+	// Timeout kills the installer (and the health check and rollback
+	// commands) after this long. Default 10m.
 	Timeout time.Duration `yaml:"timeout"`
 	// Rollback is argv run when a release this device installed is
 	// recalled, with TOCSIN_ROLLBACK_TO (the version installed before it)
@@ -99,6 +105,13 @@ type Config struct {
 	// lists hardware ids not including it is never fetched or installed.
 	// Empty: the device accepts only releases that list no hardware.
 	Hardware string `yaml:"hardware"`
+	// Policy is the asset owner's policy file (see `tocsin policy check`):
+	// operator keys, zones, groups, windows, auto-authorisation, rollout.
+	// Empty: every applicable release is authorised at once (a lab).
+	Policy string `yaml:"policy"`
+	// Group is this device's group in the owner policy. Required with
+	// Policy.
+	Group string `yaml:"group"`
 	// Products are what this device runs. Empty for seeds.
 	Products []Product `yaml:"products"`
 	// Installer applies verified files. Required for devices.
@@ -243,6 +256,38 @@ func (c *Config) gate() content.GateConfig {
 		g.Interval = *c.SuperSeedInterval
 	}
 	return g
+}
+
+// LoadOwnerPolicy reads the owner policy file and the operator keys it
+// names (relative to the policy file). It returns nil, nil without one.
+func (c *Config) LoadOwnerPolicy() (*policy.OwnerPolicy, []trust.PublicKey, error) {
+	if c.Policy == "" {
+		return nil, nil, nil
+	}
+	path := c.Resolve(c.Policy)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: policy: %w", ErrConfig, err)
+	}
+	p, err := policy.ParseOwnerPolicy(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: policy %s: %w", ErrConfig, c.Policy, err)
+	}
+	if _, ok := p.Group(c.Group); !ok {
+		return nil, nil, fmt.Errorf("%w: group %q is not a group of policy %s", ErrConfig, c.Group, c.Policy)
+	}
+	var ops []trust.PublicKey
+	for _, k := range p.OperatorKeys {
+		if !filepath.IsAbs(k) {
+			k = filepath.Join(filepath.Dir(path), k)
+		}
+		pk, err := trust.LoadPublicKey(k)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: policy operator key: %w", ErrConfig, err)
+		}
+		ops = append(ops, pk)
+	}
+	return p, ops, nil
 }
 
 // LoadTrustRoot reads the trust root file and starts a trusted state from

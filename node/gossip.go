@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,7 +22,25 @@ func (n *Node) open(data []byte) (trust.Document, error) {
 	n.mu.Lock()
 	root := n.trust.Root
 	n.mu.Unlock()
+	if isDecision(data) {
+		if len(n.operators) == 0 {
+			return trust.Document{}, errNoOperators
+		}
+		return trust.OpenDecision(data, n.operators)
+	}
 	return trust.Open(data, root, csaf.Advisory)
+}
+
+// errNoOperators: a node without an owner policy cannot judge operator
+// decisions; it ignores them (neither forwards nor penalises).
+var errNoOperators = errors.New("operator decision ignored: no owner policy with operator keys on this node")
+
+// isDecision peeks at an envelope's payload type.
+func isDecision(data []byte) bool {
+	var head struct {
+		PayloadType string `json:"payloadType"`
+	}
+	return len(data) <= trust.MaxEnvelopeSize && json.Unmarshal(data, &head) == nil && head.PayloadType == trust.TypeDecision
 }
 
 // validate runs inside GossipSub before a message is delivered or forwarded.
@@ -34,6 +53,9 @@ func (n *Node) open(data []byte) (trust.Document, error) {
 // rides along to delivery, so it is verified once.
 func (n *Node) validate(_ context.Context, from peer.ID, data []byte) (pubsub.ValidationResult, any) {
 	doc, err := n.open(data)
+	if errors.Is(err, errNoOperators) {
+		return pubsub.ValidationIgnore, nil
+	}
 	if err != nil {
 		n.count(func(c *Counters) { c.DocsRejected++ })
 		n.log.Warn("rejected gossip", "from", from, "err", err)

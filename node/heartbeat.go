@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/tocsin-iiot/tocsin/internal/trust"
@@ -34,7 +35,7 @@ func (n *Node) SendHeartbeat(ctx context.Context, key *trust.PrivateKey) error {
 	h := trust.Heartbeat{Issued: now, Expires: now.Add(n.cfg.Seed.HeartbeatTTL), RootVersion: n.trust.Root.Version,
 		Latest: make(map[string]uint64, len(n.trust.Marks))}
 	for slot, m := range n.trust.Marks {
-		if slot != "heartbeat" {
+		if slot != "heartbeat" && !strings.HasPrefix(slot, "decision/") { // the supplier vouches for its own documents only
 			h.Latest[slot] = m.Seq
 		}
 	}

@@ -7,14 +7,32 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/tocsin-iiot/tocsin/internal/audit"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
 
-func (n *Node) runInstall(rel trust.Release, file string) {
+// runInstall runs the installer, then the health check; if either fails it
+// runs the rollback command (back to previous) and records a failed
+// installation, which counts toward halting the rollout wave.
+func (n *Node) runInstall(rel trust.Release, file, previous string) {
 	err := n.install(n.ctx, rel, file)
+	if err == nil && len(n.cfg.Installer.HealthCheck) > 0 {
+		if herr := n.hook(n.ctx, "health check", n.cfg.Installer.HealthCheck, rel, file); herr != nil {
+			err = herr
+		}
+	}
 	if n.ctx.Err() != nil {
 		return // shutting down: the record says installing and the installer runs again on restart
+	}
+	rolledBack := false
+	if err != nil && len(n.cfg.Installer.Rollback) > 0 {
+		if rerr := n.hook(n.ctx, "rollback", n.cfg.Installer.Rollback, rel, file, "TOCSIN_ROLLBACK_TO="+previous); rerr != nil {
+			err = fmt.Errorf("%w; rollback to %s also failed: %w", err, previous, rerr)
+		} else {
+			rolledBack = true
+			err = fmt.Errorf("%w; rolled back to %s", err, previous)
+		}
 	}
 	if err == nil {
 		n.mu.Lock()
@@ -26,9 +44,16 @@ func (n *Node) runInstall(rel trust.Release, file string) {
 		}
 	}
 	n.finish(rel, "install", err, func(st *releaseState) {
+		now := n.now().UTC()
 		if err == nil {
-			st.Phase, st.InstalledAt = policy.PhaseInstalled, n.now().UTC()
+			st.Phase, st.InstalledAt = policy.PhaseInstalled, now
+			n.transition(st, policy.EvInstallOK, now, "device", rel.SHA256)
 			n.log.Info("release installed", "release", rel.ID())
+			return
+		}
+		n.transition(st, policy.EvInstallFailed, now, "device", err.Error())
+		if rolledBack {
+			n.log.Warn("installation failed and was rolled back", "release", rel.ID(), "to", previous)
 		}
 	})
 }
@@ -59,6 +84,9 @@ func (n *Node) runRollback(rel trust.Release, previous string) {
 			n.log.Error("recalled release still installed", "release", rel.ID())
 		} else {
 			n.log.Warn("recalled release rolled back", "release", rel.ID(), "to", previous)
+			if err := n.auditEvent(n.now(), "node", audit.EventRolledBack, rel.ID(), map[string]string{audit.DetailReason: "recalled; back to " + previous}); err != nil {
+				n.log.Error("audit log append failed", "err", err)
+			}
 		}
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/audit"
 	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/overlay"
@@ -58,6 +59,7 @@ type Node struct {
 
 	host   host.Host
 	store  *content.Store
+	audit  *audit.Log // lifecycle evidence (devices)
 	bs     *bitswap.Bitswap
 	bserv  blockservice.BlockService
 	gossip *overlay.Gossip
@@ -69,19 +71,24 @@ type Node struct {
 
 	admitMu sync.Mutex // serialises admit: one state write at a time
 
-	mu         sync.Mutex
-	trust      *trust.State // root, sequence marks, heartbeat
-	lastFresh  string       // freshness state last reported
-	rng        *rand.Rand
-	docs       map[string]trust.Document // by Document.Key()
-	order      []string                  // doc keys in arrival order
-	progress   map[string]*releaseState  // by release ID
-	installed  map[string]string         // product → version installed by Tocsin
-	peersSeen  map[peer.ID]struct{}
-	fetches    map[string]*fetchTrack // running fetches by release ID
-	counters   Counters
-	statusPath string
-	started    time.Time
+	mu          sync.Mutex
+	trust       *trust.State        // root, sequence marks, heartbeat
+	owner       *policy.OwnerPolicy // nil: no owner policy (authorise on receipt)
+	operators   []trust.PublicKey   // the owner policy's operator keys
+	fleet       map[string]Report   // newest status report per device (peer ID)
+	reportSeq   uint64
+	statusTopic *pubsub.Topic
+	lastFresh   string // freshness state last reported
+	rng         *rand.Rand
+	docs        map[string]trust.Document // by Document.Key()
+	order       []string                  // doc keys in arrival order
+	progress    map[string]*releaseState  // by release ID
+	installed   map[string]string         // product → version installed by Tocsin
+	peersSeen   map[peer.ID]struct{}
+	fetches     map[string]*fetchTrack // running fetches by release ID
+	counters    Counters
+	statusPath  string
+	started     time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -127,7 +134,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n := &Node{
 		cfg: cfg, log: log, now: now, trust: ts, retry: policy.DefaultRetryPolicy(),
 		kick: make(chan struct{}, 1), docs: map[string]trust.Document{}, progress: map[string]*releaseState{},
-		installed: map[string]string{}, peersSeen: map[peer.ID]struct{}{}, fetches: map[string]*fetchTrack{},
+		installed: map[string]string{}, fleet: map[string]Report{}, peersSeen: map[peer.ID]struct{}{}, fetches: map[string]*fetchTrack{},
 		statusPath: filepath.Join(dataDir, "status.json"), started: now(),
 		ctx: cctx, cancel: cancel, stallTimeout: cfg.StallTimeout,
 	}
@@ -137,6 +144,9 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 		}
 	}()
 
+	if err := n.loadOwnerPolicy(); err != nil {
+		return nil, err
+	}
 	n.store, err = content.OpenStore(filepath.Join(dataDir, "store"), content.StoreConfig{})
 	if err != nil {
 		return nil, err
@@ -153,6 +163,11 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 		}
 		n.host, err = overlay.NewHost(overlay.HostConfig{Identity: id, Listen: cfg.Listen})
 		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Role != RoleSeed {
+		if err := n.openAudit(); err != nil {
 			return nil, err
 		}
 	}
@@ -184,11 +199,17 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.sync = overlay.StartSync(cctx, n.host, n, n.intake, log)
+	if err := n.joinStatus(); err != nil {
+		return nil, err
+	}
 
 	peers, _ := overlay.ParsePeers(cfg.Bootstrap) // checked in Check
 	n.goFn(func() { overlay.KeepConnected(cctx, n.host, peers, 5*time.Second, log) })
 	n.goFn(n.readGossip)
 	n.goFn(n.evalLoop)
+	if cfg.Role != RoleSeed {
+		n.goFn(n.reportLoop)
+	}
 	if cfg.Role == RoleSeed && cfg.Seed.HeartbeatKey != "" {
 		key, err := trust.LoadPrivateKey(cfg.Resolve(cfg.Seed.HeartbeatKey))
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -23,8 +24,10 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
@@ -94,6 +97,8 @@ type fleet struct {
 	seed     *Node
 	devs     []*Node
 	opts     Options // extra options for every node
+	keys     map[string]crypto.PrivKey
+	nextAddr int
 }
 
 func newFleet(t *testing.T, devices int, opts ...func(*fleet)) *fleet {
@@ -131,10 +136,31 @@ func (f *fleet) newHost() host.Host {
 	return h
 }
 
+// hostFor returns a mocknet host with the identity the node in dataDir had
+// before (a restarted device keeps its peer ID, as with identity.key).
+func (f *fleet) hostFor(dataDir string) host.Host {
+	f.t.Helper()
+	if f.keys == nil {
+		f.keys = map[string]crypto.PrivKey{}
+	}
+	sk, ok := f.keys[dataDir]
+	if !ok {
+		h := f.newHost()
+		f.keys[dataDir] = h.Peerstore().PrivKey(h.ID())
+		return h
+	}
+	f.nextAddr++
+	h, err := f.mn.AddPeer(sk, ma.StringCast(fmt.Sprintf("/ip4/10.99.%d.%d/tcp/4242", f.nextAddr/250, f.nextAddr%250+1)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return h
+}
+
 func (f *fleet) start(cfg *Config) *Node {
 	f.t.Helper()
 	o := f.opts
-	o.Host, o.Now = f.newHost(), f.clk.now
+	o.Host, o.Now = f.hostFor(cfg.DataDir), f.clk.now
 	n, err := New(context.Background(), cfg, o)
 	if err != nil {
 		f.t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tocsin-iiot/tocsin/internal/audit"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
@@ -76,6 +77,13 @@ func (n *Node) evaluate() {
 			continue
 		}
 		st.Recalled = true
+		if st.Lifecycle.State != 0 && st.Lifecycle.State != policy.StateRecalled {
+			rc := n.docs["recall/"+id].Recall
+			n.transition(st, policy.EvRecall, n.now().UTC(), "supplier", rc.Reason)
+			if err := n.saveProgress(n.ctx, st); err != nil {
+				n.log.Error("persist progress", "err", err)
+			}
+		}
 		n.act(relDoc.Release, st, policy.OnRecall(id, st.Progress, n.retry, n.now()), dev)
 	}
 	for _, k := range keys {
@@ -97,7 +105,27 @@ func (n *Node) evaluate() {
 			st.Recalled = true
 			continue // decided above once there is progress to act on
 		}
-		n.act(&rel, st, policy.Next(dev, adv, rel, st.Progress, n.retry, n.now()), dev)
+		before := len(st.Lifecycle.History)
+		n.lifecycleStep(st, adv, rel)
+		if len(st.Lifecycle.History) != before {
+			if err := n.saveProgress(n.ctx, st); err != nil {
+				n.log.Error("persist progress", "err", err)
+			}
+		}
+		d := policy.Next(dev, adv, rel, st.Progress, n.retry, n.now())
+		if d.Action == policy.Install {
+			ok, why := n.installGate(st, adv)
+			if !ok {
+				d = policy.Decision{Action: policy.Wait, Reason: why}
+			}
+			if st.Gate != why {
+				st.Gate = why
+				if err := n.saveProgress(n.ctx, st); err != nil {
+					n.log.Error("persist progress", "err", err)
+				}
+			}
+		}
+		n.act(&rel, st, d, dev)
 	}
 }
 
@@ -122,13 +150,17 @@ func (n *Node) act(relp *trust.Release, st *releaseState, d policy.Decision, dev
 		n.goFn(func() { n.runFetch(rel) })
 	case policy.Install:
 		n.log.Info("installing release", "release", rel.ID())
+		if err := n.auditEvent(n.now(), "node", audit.EventInstallStarted, rel.ID(), map[string]string{audit.DetailVersion: rel.Version}); err != nil {
+			n.log.Error("audit log append failed; install postponed", "release", rel.ID(), "err", err)
+			return
+		}
 		st.Phase, st.Error, st.Previous = policy.PhaseInstalling, "", dev.Products[rel.Product]
 		if err := n.saveProgress(n.ctx, st); err != nil {
 			n.log.Error("persist progress", "err", err)
 			return
 		}
-		file := st.File
-		n.goFn(func() { n.runInstall(rel, file) })
+		file, prev := st.File, st.Previous
+		n.goFn(func() { n.runInstall(rel, file, prev) })
 	case policy.Rollback:
 		n.log.Warn("release recalled after install; rolling back", "release", rel.ID(), "to", st.Previous)
 		st.Phase, st.Error = policy.PhaseInstalling, ""

@@ -37,6 +37,17 @@ type releaseState struct {
 	FetchedAt   time.Time  `json:"fetched_at,omitzero"`
 	InstalledAt time.Time  `json:"installed_at,omitzero"`
 	Fetch       FetchStats `json:"fetch"`
+	// Lifecycle is the IEC 62443-2-3 asset-owner lifecycle of the release
+	// on this device, with every transition.
+	Lifecycle policy.Lifecycle `json:"lifecycle"`
+	// Auth is the authorisation in force and why; AuthAt the time of the
+	// authorisation last applied (a failed install waits for a newer one).
+	Auth     string    `json:"authorisation,omitempty"`
+	AuthAt   time.Time `json:"authorised_at,omitzero"`
+	SIA      string    `json:"sia,omitempty"`
+	Wave     int       `json:"wave"`
+	Gate     string    `json:"gate,omitempty"` // why installation waits
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // FetchStats describe the last fetch of a release by this process.
@@ -200,6 +211,10 @@ type Status struct {
 	Releases  map[string]*releaseState `json:"releases"`
 	Counters  Counters                 `json:"counters"`
 	Trust     TrustStatus              `json:"trust"`
+	Group     string                   `json:"group,omitempty"`
+	// Fleet is the fleet view from every device's status report, by
+	// release.
+	Fleet     map[string]*FleetRelease `json:"fleet,omitempty"`
 	Bitswap   BitswapStats             `json:"bitswap"`
 	UpdatedAt time.Time                `json:"updated_at"`
 }
@@ -245,6 +260,8 @@ func (n *Node) Status() Status {
 		st.Releases[id] = &c
 	}
 	st.Trust = n.trustStatus()
+	st.Group = n.cfg.Group
+	st.Fleet = n.fleetView(n.now())
 	return st
 }
 

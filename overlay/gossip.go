@@ -77,3 +77,35 @@ func (g *Gossip) Close() {
 	g.Sub.Cancel()
 	_ = g.Topic.Close()
 }
+
+// TopicStatus carries devices' status reports: what they run and where each
+// release stands on them. Each report is signed by its author's peer key
+// (GossipSub StrictSign), which is all the authentication it needs.
+const TopicStatus = "/tocsin/status/1.0.0"
+
+// AuthorValidator judges a message by its author (the peer that signed it,
+// not the neighbour that forwarded it).
+type AuthorValidator func(ctx context.Context, author peer.ID, data []byte) (pubsub.ValidationResult, any)
+
+// JoinTopic joins another topic on the same GossipSub router, with a
+// validator that sees each message's author, and subscribes.
+func (g *Gossip) JoinTopic(name string, validate AuthorValidator) (*pubsub.Topic, *pubsub.Subscription, error) {
+	if err := g.PubSub.RegisterTopicValidator(name, func(ctx context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		res, v := validate(ctx, m.GetFrom(), m.Data)
+		if res == pubsub.ValidationAccept {
+			m.ValidatorData = v
+		}
+		return res
+	}); err != nil {
+		return nil, nil, fmt.Errorf("register validator: %w", err)
+	}
+	t, err := g.PubSub.Join(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("join %s: %w", name, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe %s: %w", name, err)
+	}
+	return t, sub, nil
+}

@@ -22,7 +22,7 @@ func Start(ctx context.Context, cfg *node.Config, log *slog.Logger) (*Seed, erro
 	if err != nil {
 		return nil, err
 	}
-	ctl, err := startControl(n, cfg.Resolve(cfg.DataDir))
+	ctl, err := startControl(n)
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("seed: %w", err)

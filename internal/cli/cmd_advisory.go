@@ -168,6 +168,12 @@ real advisory. FILE is never overwritten; - writes to standard output.`,
 // readAdvisoryFile reads FILE or standard input ("-"), reading at most one
 // byte more than csaf.MaxDocumentSize so that Inspect can refuse it.
 func readAdvisoryFile(cmd *cobra.Command, path string) ([]byte, error) {
+	return readInput(cmd, path, csaf.MaxDocumentSize+1)
+}
+
+// readInput reads a file or standard input ("-"), refusing directories and
+// reading at most limit bytes.
+func readInput(cmd *cobra.Command, path string, limit int64) ([]byte, error) {
 	var r io.Reader
 	if path == "-" {
 		r = cmd.InOrStdin()
@@ -182,7 +188,7 @@ func readAdvisoryFile(cmd *cobra.Command, path string) ([]byte, error) {
 		}
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, csaf.MaxDocumentSize+1))
+	data, err := io.ReadAll(io.LimitReader(r, limit))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

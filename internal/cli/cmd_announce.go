@@ -35,9 +35,7 @@ device would and refuses what a device would refuse, then gossips it.`,
 			if err != nil {
 				return err
 			}
-			for _, k := range keys {
-				fmt.Fprintf(cmd.OutOrStdout(), "announced %s\n", k)
-			}
+			printAnnounced(cmd, keys)
 			return nil
 		},
 	}
@@ -64,9 +62,7 @@ reports the recall in its status.`,
 			if err != nil {
 				return err
 			}
-			for _, k := range keys {
-				fmt.Fprintf(cmd.OutOrStdout(), "announced %s\n", k)
-			}
+			printAnnounced(cmd, keys)
 			return nil
 		},
 	}
@@ -77,4 +73,10 @@ reports the recall in its status.`,
 	f.StringVar(&version, "version", "", "recalled version")
 	f.StringVar(&reason, "reason", "", "why (shown on every device)")
 	return c
+}
+
+func printAnnounced(cmd *cobra.Command, keys []string) {
+	for _, k := range keys {
+		fmt.Fprintf(cmd.OutOrStdout(), "announced %s\n", k)
+	}
 }

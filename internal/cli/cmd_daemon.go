@@ -94,8 +94,14 @@ The config file is YAML; see the README for every option.`,
 			if err != nil {
 				return err
 			}
+			ctl, err := n.ServeControl(nil)
+			if err != nil {
+				n.Close()
+				return err
+			}
 			printAddrs(cmd, n)
 			<-cmd.Context().Done()
+			ctl.Close()
 			return n.Close()
 		},
 	}

@@ -23,7 +23,8 @@ var rules = map[string][]string{
 	"internal/fsutil": {mod},
 	"content":         {"github.com/libp2p/go-libp2p-pubsub", mod + "node", mod + "seed", mod + "overlay", mod + "policy", "os/exec"},
 	// Overlay moves opaque bytes; it neither verifies nor stores.
-	"overlay": {mod + "node", mod + "seed", mod + "content", mod + "policy", mod + "internal/trust", "github.com/dgraph-io/"},
+	"overlay":        {mod + "node", mod + "seed", mod + "content", mod + "policy", mod + "internal/trust", "github.com/dgraph-io/"},
+	"internal/audit": {"net/http", "os/exec", "github.com/dgraph-io/", "github.com/libp2p/go-libp2p/p2p/", "github.com/libp2p/go-libp2p-pubsub", "github.com/ipfs/boxo", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy", mod + "sim", mod + "internal/cli"},
 	// The distribution bounds are arithmetic: standard library only.
 	"sim/bound": {"codeberg.org/", "filippo.io/", "git.sr.ht/", "github.com/", "go.etcd.io/", "go.opentelemetry.io/", "go.uber.org/", "golang.org/", "gonum.org/", "google.golang.org/", "gopkg.in/", "lukechampine.com/"},
 	// The node never depends on the supplier side.
