@@ -64,16 +64,11 @@ too. With --json one JSON object is printed instead:
 			if err != nil {
 				return fmt.Errorf("--cvss: %w", err)
 			}
-			x, err := policy.ParseExploitation(exploited)
+			x, _ := policy.ParseExploitation(exploited)
+			wa, _ := parseYesNo(workaround)
+			d, err := deliveryDecision(vector, exploited, workaround, deployed)
 			if err != nil {
-				return fmt.Errorf("--exploited must be active, poc or none, not %q", exploited)
-			}
-			wa, err := parseYesNo(workaround)
-			if err != nil {
-				return fmt.Errorf("--workaround must be yes or no, not %q", workaround)
-			}
-			if deployed < 0 {
-				return fmt.Errorf("--deployed must be 0 or more, not %d", deployed)
+				return err
 			}
 			var pub time.Time
 			dateOnly := false
@@ -81,12 +76,6 @@ too. With --json one JSON object is printed instead:
 				if pub, dateOnly, err = parsePublished(published); err != nil {
 					return err
 				}
-			}
-			d, err := policy.DecideDelivery(policy.DeliveryInput{
-				Score: res.BaseScore, Exploitation: x, Workaround: wa, Deployed: deployed,
-			})
-			if err != nil {
-				return err
 			}
 			due := ""
 			if published != "" {
@@ -149,4 +138,24 @@ func parsePublished(s string) (time.Time, bool, error) {
 		return t, false, nil
 	}
 	return time.Time{}, false, fmt.Errorf("--published must be YYYY-MM-DD or RFC 3339, not %q", s)
+}
+
+// deliveryDecision runs the SUM-5 decision tree from command-line values.
+func deliveryDecision(vector, exploited, workaround string, deployed int) (policy.DeliveryDecision, error) {
+	res, err := cvss.Score(vector)
+	if err != nil {
+		return policy.DeliveryDecision{}, fmt.Errorf("--cvss: %w", err)
+	}
+	x, err := policy.ParseExploitation(exploited)
+	if err != nil {
+		return policy.DeliveryDecision{}, fmt.Errorf("--exploited must be active, poc or none, not %q", exploited)
+	}
+	wa, err := parseYesNo(workaround)
+	if err != nil {
+		return policy.DeliveryDecision{}, fmt.Errorf("--workaround must be yes or no, not %q", workaround)
+	}
+	if deployed < 0 {
+		return policy.DeliveryDecision{}, fmt.Errorf("--deployed must be 0 or more, not %d", deployed)
+	}
+	return policy.DecideDelivery(policy.DeliveryInput{Score: res.BaseScore, Exploitation: x, Workaround: wa, Deployed: deployed})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/units"
+	"github.com/tocsin-iiot/tocsin/policy"
 	"github.com/tocsin-iiot/tocsin/seed"
 )
 
@@ -18,7 +19,8 @@ func newPublishCmd() *cobra.Command {
 	var p seed.Publication
 	var chunk string
 	var asJSON bool
-	var deadlineDays int
+	var deadlineDays, deployed int
+	var exploited, workaround string
 	c := &cobra.Command{
 		Use:   "publish --product ID --version V --file PATH",
 		Short: "Sign a release and its advisory and hand them to the seed",
@@ -48,6 +50,17 @@ runs.`,
 			p.Now = time.Now()
 			if deadlineDays > 0 {
 				p.Deadline = p.Now.Add(time.Duration(deadlineDays) * 24 * time.Hour).UTC()
+			}
+			if exploited != "" {
+				if deadlineDays > 0 {
+					return fmt.Errorf("give --deadline-days or --exploited, not both")
+				}
+				d, err := deliveryDecision(p.CVSS, exploited, workaround, deployed)
+				if err != nil {
+					return err
+				}
+				p.Deadline = policy.Deadline(p.Now.UTC(), d)
+				fmt.Fprintf(cmd.ErrOrStderr(), "delivery: %s, %d days (%s)\n", d.Class, d.Days, d.Reason)
 			}
 			res, err := seed.Publish(cmd.Context(), p)
 			if err != nil {
@@ -79,6 +92,9 @@ runs.`,
 	f.StringVar(&p.CVSS, "cvss", "", "CVSS 3.x or 4.0 vector")
 	f.StringSliceVar(&p.CVEs, "cve", nil, "CVE id (repeatable)")
 	f.IntVar(&deadlineDays, "deadline-days", 0, "delivery deadline in days from now (0 = none)")
+	f.StringVar(&exploited, "exploited", "", "active, poc or none: set the deadline by the SUM-5 decision tree (as tocsin decide)")
+	f.StringVar(&workaround, "workaround", "no", "with --exploited: is there a workaround, yes or no")
+	f.IntVar(&deployed, "deployed", 0, "with --exploited: number of deployed systems affected")
 	f.BoolVar(&p.StartSeed, "start-seed", false, "start a seed in the background if none runs")
 	f.StringSliceVar(&p.Listen, "listen", nil, "listen multiaddrs for a seed started with --start-seed")
 	f.BoolVar(&asJSON, "json", false, `print {"release_id","root_cid","sha256","size"}`)
