@@ -237,3 +237,50 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1, min_failures: 1}
 		t.Fatalf("fleet view %+v", fv)
 	}
 }
+
+// TestWavesOpenAfterSoak: with healthy installs, the first wave installs
+// at once and the second waits for the soak time, then installs.
+func TestWavesOpenAfterSoak(t *testing.T) {
+	o := writeOwnerPolicy(t, `zones: [{name: cell, target_sl: 2}]
+groups: [{name: line, zone: cell}]
+auto_authorise: [{min_severity: HIGH}]
+rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1}
+`)
+	f := newFleet(t, 0)
+	for i := 0; i < 4; i++ {
+		f.policyDevice(o, "line", nil)
+	}
+	waitMesh(t, f.devs[3])
+	plan := []float64{0.5, 1.0}
+	var version string
+	var wave0, wave1 []*Node
+	for v := 0; v < 100 && (len(wave0) == 0 || len(wave1) == 0); v++ {
+		version = fmt.Sprintf("2.1.%d", v)
+		wave0, wave1 = nil, nil
+		for _, d := range f.devs {
+			if policy.WaveOf(d.ID().String(), "plc-fw@"+version, plan) == 0 {
+				wave0 = append(wave0, d)
+			} else {
+				wave1 = append(wave1, d)
+			}
+		}
+	}
+	rel, _, _ := f.publish(randomBytes(t, 120<<10), version)
+	id := rel.ID()
+	for _, d := range wave0 {
+		waitInstalled(t, d, id)
+	}
+	for _, d := range wave1 {
+		waitFor(t, "wave 1 waits for its soak", 10*time.Second, func() bool {
+			r := d.Status().Releases[id]
+			return r != nil && r.Fetched && strings.Contains(r.Gate, "wave 1")
+		})
+		if installedFile(d) {
+			t.Fatal("wave 1 installed before its soak")
+		}
+	}
+	f.clk.advance(61 * time.Minute)
+	for _, d := range wave1 {
+		waitInstalled(t, d, id)
+	}
+}
