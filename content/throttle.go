@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"time"
 
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
@@ -22,11 +23,30 @@ func NewThrottled(bs blockstore.Blockstore, bytesPerSec int64) blockstore.Blocks
 	if bytesPerSec <= 0 {
 		return bs
 	}
-	burst := int(bytesPerSec)
-	if burst < MaxChunkSize {
-		burst = MaxChunkSize
+	return &Throttled{Blockstore: bs, lim: NewRateLimiter(bytesPerSec)}
+}
+
+// NewRateLimiter returns a limiter for bytesPerSec with a small burst (a
+// twentieth of a second, at least 16 KiB) that starts empty, so the rate
+// holds from the first byte and an idle period banks almost nothing. Use
+// WaitBytes with it: blocks larger than the burst are paid for in pieces.
+func NewRateLimiter(bytesPerSec int64) *rate.Limiter {
+	burst := int(max(bytesPerSec/20, 16<<10))
+	lim := rate.NewLimiter(rate.Limit(bytesPerSec), burst)
+	lim.AllowN(time.Now(), burst) // start empty
+	return lim
+}
+
+// WaitBytes waits until lim allows n bytes, in pieces of at most its burst.
+func WaitBytes(ctx context.Context, lim *rate.Limiter, n int) error {
+	for n > 0 {
+		k := min(n, lim.Burst())
+		if err := lim.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
 	}
-	return &Throttled{Blockstore: bs, lim: rate.NewLimiter(rate.Limit(bytesPerSec), burst)}
+	return nil
 }
 
 // Get waits for the limiter, then reads.
@@ -35,7 +55,7 @@ func (t *Throttled) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.lim.WaitN(ctx, len(b.RawData())); err != nil {
+	if err := WaitBytes(ctx, t.lim, len(b.RawData())); err != nil {
 		return nil, err
 	}
 	return b, nil

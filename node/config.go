@@ -112,6 +112,34 @@ type Config struct {
 	// Group is this device's group in the owner policy. Required with
 	// Policy.
 	Group string `yaml:"group"`
+	// Roster is the owner's signed fleet roster (see `tocsin roster`): the
+	// enrolled peers, their zones and roles, the revoked ones. Newer rosters
+	// arrive over the network. Needs Policy (for the operator keys).
+	Roster string `yaml:"roster"`
+	// Admission is "enrolled" (default when Roster is set: only roster
+	// members, within the zone or through a conduit, may connect) or
+	// "open" (anyone; for supplier seeds, whose content is all signed).
+	Admission string `yaml:"admission"`
+	// PrivateNetwork is an optional libp2p private-network key file
+	// (swarm.key format). With it the node speaks TCP only: go-libp2p
+	// refuses QUIC on a private network.
+	PrivateNetwork string `yaml:"private_network"`
+	// MDNS discovers and connects peers on the local network segment.
+	// Default false.
+	MDNS bool `yaml:"mdns"`
+	// Peers are the connection manager's watermarks: it trims connections
+	// above High down to Low. Defaults 16 and 32.
+	Peers struct {
+		Low  int `yaml:"low"`
+		High int `yaml:"high"`
+	} `yaml:"peers"`
+	// MaxMemory caps what the libp2p resource manager lets connections and
+	// streams reserve, e.g. "256MiB" (the default).
+	MaxMemory string `yaml:"max_memory"`
+	// MaxConns caps libp2p connections. Default 256.
+	MaxConns int `yaml:"max_conns"`
+	// MaxDownloadRate caps block fetching, e.g. "2MiB/s". Default: no cap.
+	MaxDownloadRate string `yaml:"max_download_rate"`
 	// Products are what this device runs. Empty for seeds.
 	Products []Product `yaml:"products"`
 	// Installer applies verified files. Required for devices.
@@ -224,10 +252,29 @@ func (c *Config) Check() error {
 	if _, err := units.ParseBytes(c.MaxReleaseSize); err != nil {
 		return fmt.Errorf("%w: max_release_size: %w", ErrConfig, err)
 	}
-	if c.MaxUploadRate != "" {
-		if _, err := units.ParseBytes(c.MaxUploadRate); err != nil {
-			return fmt.Errorf("%w: max_upload_rate: %w", ErrConfig, err)
+	for name, v := range map[string]string{"max_upload_rate": c.MaxUploadRate, "max_download_rate": c.MaxDownloadRate, "max_memory": c.MaxMemory} {
+		if v == "" {
+			continue
 		}
+		if _, err := units.ParseBytes(v); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
+		}
+	}
+	switch c.Admission {
+	case "":
+		c.Admission = AdmissionOpen
+		if c.Roster != "" {
+			c.Admission = AdmissionEnrolled
+		}
+	case AdmissionOpen, AdmissionEnrolled:
+	default:
+		return fmt.Errorf("%w: admission %q: want enrolled or open", ErrConfig, c.Admission)
+	}
+	if c.Admission == AdmissionEnrolled && c.Roster == "" {
+		return fmt.Errorf("%w: admission enrolled needs a roster", ErrConfig)
+	}
+	if c.Roster != "" && c.Policy == "" {
+		return fmt.Errorf("%w: a roster needs the owner policy (its operator keys sign rosters)", ErrConfig)
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
@@ -237,15 +284,23 @@ func (c *Config) Check() error {
 	return nil
 }
 
-func (c *Config) maxReleaseSize() int64 { n, _ := units.ParseBytes(c.MaxReleaseSize); return n }
+// Admission modes.
+const (
+	AdmissionEnrolled = "enrolled"
+	AdmissionOpen     = "open"
+)
 
-func (c *Config) uploadRate() int64 {
-	if c.MaxUploadRate == "" {
+func (c *Config) rate(v string) int64 {
+	if v == "" {
 		return 0
 	}
-	n, _ := units.ParseBytes(c.MaxUploadRate)
+	n, _ := units.ParseBytes(v)
 	return n
 }
+
+func (c *Config) maxReleaseSize() int64 { n, _ := units.ParseBytes(c.MaxReleaseSize); return n }
+
+func (c *Config) uploadRate() int64 { return c.rate(c.MaxUploadRate) }
 
 func (c *Config) gate() content.GateConfig {
 	if c.Role != RoleSeed {

@@ -75,7 +75,7 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.Canc
 		n.mu.Unlock()
 		track.hold(level, want)
 		fs.BlocksPresent += len(level) - len(want)
-		err := n.getBlocks(ctx, want, func(size int) error {
+		err := n.getBlocks(ctx, want, rel.ChunkSize, func(size int) error {
 			fs.BlocksFetched++
 			fs.BytesFetched += int64(size)
 			if fs.BytesFetched > limit {
@@ -122,7 +122,27 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.Canc
 // stallTimeout is cancelled (bitswap sends CANCELs) and the blocks still
 // missing are asked for again in a fresh session, which broadcasts fresh
 // want-haves to every connected peer.
-func (n *Node) getBlocks(ctx context.Context, want []cid.Cid, got func(size int) error) error {
+func (n *Node) getBlocks(ctx context.Context, want []cid.Cid, chunk int, got func(size int) error) error {
+	if n.downLim == nil {
+		return n.getAll(ctx, want, got)
+	}
+	// Download cap: ask for about a second's worth of blocks at a time,
+	// once the limiter allows their (estimated) bytes.
+	k := max(1, int(n.downLim.Limit())/max(chunk, 1))
+	for i := 0; i < len(want); i += k {
+		batch := want[i:min(i+k, len(want))]
+		if err := content.WaitBytes(ctx, n.downLim, len(batch)*chunk); err != nil {
+			return err
+		}
+		if err := n.getAll(ctx, batch, got); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// getAll gets every block in want, round after round.
+func (n *Node) getAll(ctx context.Context, want []cid.Cid, got func(size int) error) error {
 	rounds := 0
 	for len(want) > 0 {
 		rounds++

@@ -22,25 +22,26 @@ func (n *Node) open(data []byte) (trust.Document, error) {
 	n.mu.Lock()
 	root := n.trust.Root
 	n.mu.Unlock()
-	if isDecision(data) {
+	if isOwnerDoc(data) {
 		if len(n.operators) == 0 {
 			return trust.Document{}, errNoOperators
 		}
-		return trust.OpenDecision(data, n.operators)
+		return trust.OpenOwner(data, n.operators)
 	}
 	return trust.Open(data, root, csaf.Advisory)
 }
 
-// errNoOperators: a node without an owner policy cannot judge operator
-// decisions; it ignores them (neither forwards nor penalises).
-var errNoOperators = errors.New("operator decision ignored: no owner policy with operator keys on this node")
+// errNoOperators: a node without an owner policy cannot judge the owner's
+// documents (decisions, rosters); it ignores them (neither forwards nor
+// penalises).
+var errNoOperators = errors.New("owner document ignored: no owner policy with operator keys on this node")
 
-// isDecision peeks at an envelope's payload type.
-func isDecision(data []byte) bool {
+// isOwnerDoc peeks at an envelope's payload type.
+func isOwnerDoc(data []byte) bool {
 	var head struct {
 		PayloadType string `json:"payloadType"`
 	}
-	return len(data) <= trust.MaxEnvelopeSize && json.Unmarshal(data, &head) == nil && head.PayloadType == trust.TypeDecision
+	return len(data) <= trust.MaxEnvelopeSize && json.Unmarshal(data, &head) == nil && trust.IsOwnerType(head.PayloadType)
 }
 
 // validate runs inside GossipSub before a message is delivered or forwarded.
@@ -168,6 +169,9 @@ func (n *Node) admit(doc trust.Document) error {
 	n.counters.DocsAccepted++
 	n.mu.Unlock()
 	n.log.Info("accepted document", "doc", doc.Key(), "seq", doc.Seq())
+	if doc.Roster != nil {
+		n.enforceRoster()
+	}
 	n.writeStatus()
 	n.wake()
 	return nil
@@ -299,28 +303,55 @@ func (n *Node) commit(ctx context.Context, st *trust.State, put, drop []trust.Do
 
 func docKey(key string) ds.Key { return prefixDocs.ChildString(strings.ReplaceAll(key, "/", ":")) }
 
-// Envelopes implements overlay.Catalog: every verified document we hold, in
-// the order a peer can accept them: roots by version, releases by sequence
-// number, recalls, advisories, and the heartbeat last.
-func (n *Node) Envelopes() [][]byte {
+// Summary implements overlay.Catalog: the highest sequence number held in
+// every slot.
+func (n *Node) Summary() []byte {
+	n.mu.Lock()
+	have := make(map[string]uint64, len(n.docs))
+	for _, d := range n.docs {
+		if d.Seq() > have[d.Slot()] {
+			have[d.Slot()] = d.Seq()
+		}
+	}
+	n.mu.Unlock()
+	b, _ := json.Marshal(have)
+	return b
+}
+
+// Envelopes implements overlay.Catalog: every verified document held that a
+// peer with the given summary lacks (a newer sequence number in its slot),
+// in the order a peer can accept them: roots by version, rosters, releases
+// by sequence number, recalls, advisories, decisions, and the heartbeat
+// last. A summary that does not decode is read as "holds nothing".
+func (n *Node) Envelopes(peerSummary []byte) [][]byte {
+	var have map[string]uint64
+	if len(peerSummary) > 0 && json.Unmarshal(peerSummary, &have) != nil {
+		have = nil
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	docs := make([]trust.Document, 0, len(n.docs))
 	for _, d := range n.docs {
-		docs = append(docs, d)
+		if d.Seq() > have[d.Slot()] {
+			docs = append(docs, d)
+		}
 	}
 	rank := func(d trust.Document) int {
 		switch {
 		case d.Root != nil:
 			return 0
-		case d.Release != nil:
+		case d.Roster != nil:
 			return 1
-		case d.Recall != nil:
+		case d.Release != nil:
 			return 2
-		case d.Advisory != nil:
+		case d.Recall != nil:
 			return 3
+		case d.Advisory != nil:
+			return 4
+		case d.Decision != nil:
+			return 5
 		}
-		return 4
+		return 6
 	}
 	sort.Slice(docs, func(i, j int) bool {
 		ri, rj := rank(docs[i]), rank(docs[j])

@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/audit"
@@ -60,12 +61,14 @@ type Node struct {
 	host   host.Host
 	store  *content.Store
 	audit  *audit.Log // lifecycle evidence (devices)
+	gater  *overlay.Gater
 	bs     *bitswap.Bitswap
 	bserv  blockservice.BlockService
 	gossip *overlay.Gossip
 	sync   *overlay.Sync
 	gate   *content.Gate
 
+	downLim      *rate.Limiter // max_download_rate; nil = no cap
 	kick         chan struct{}
 	stallTimeout time.Duration
 
@@ -154,14 +157,17 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	if err := n.loadState(cctx); err != nil {
 		return nil, err
 	}
+	if err := n.loadRoster(); err != nil {
+		return nil, err
+	}
 
 	n.host = opt.Host
 	if n.host == nil {
-		id, err := loadOrCreateIdentity(n.identityPath())
+		hc, err := n.hostConfig()
 		if err != nil {
 			return nil, err
 		}
-		n.host, err = overlay.NewHost(overlay.HostConfig{Identity: id, Listen: cfg.Listen})
+		n.host, err = overlay.NewHost(hc)
 		if err != nil {
 			return nil, err
 		}
@@ -191,6 +197,9 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	}
 	bsOpts = append(bsOpts, opt.BitswapOptions...)
 	served := content.NewThrottled(n.store.Blocks, cfg.uploadRate())
+	if r := cfg.rate(cfg.MaxDownloadRate); r > 0 {
+		n.downLim = content.NewRateLimiter(r)
+	}
 	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
 	n.bserv = blockservice.New(n.store.Blocks, n.bs)
 
@@ -205,6 +214,11 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 
 	peers, _ := overlay.ParsePeers(cfg.Bootstrap) // checked in Check
 	n.goFn(func() { overlay.KeepConnected(cctx, n.host, peers, 5*time.Second, log) })
+	if cfg.MDNS {
+		if err := n.startMDNS(); err != nil {
+			return nil, err
+		}
+	}
 	n.goFn(n.readGossip)
 	n.goFn(n.evalLoop)
 	if cfg.Role != RoleSeed {

@@ -86,6 +86,7 @@ func (n *Node) evaluate() {
 		}
 		n.act(relDoc.Release, st, policy.OnRecall(id, st.Progress, n.retry, n.now()), dev)
 	}
+	n.cacheForConduit()
 	for _, k := range keys {
 		adv := *n.docs[k].Advisory
 		if !policy.Applies(dev, adv) {
@@ -126,6 +127,37 @@ func (n *Node) evaluate() {
 			}
 		}
 		n.act(&rel, st, d, dev)
+	}
+}
+
+// cacheForConduit makes a gateway (a conduit in the roster) fetch every
+// release it learns of, whether or not it runs the product, so it can serve
+// the blocks to the zones it joins; it never installs them. Called with n.mu
+// held.
+func (n *Node) cacheForConduit() {
+	if m, ok := n.rosterLocked().Member(n.host.ID().String()); !ok || m.Role != trust.MemberGateway {
+		return
+	}
+	for _, d := range n.docs {
+		rel := d.Release
+		if rel == nil {
+			continue
+		}
+		if _, recalled := n.docs["recall/"+rel.ID()]; recalled {
+			continue
+		}
+		st := n.progress[rel.ID()]
+		if st == nil {
+			st = &releaseState{ReleaseID: rel.ID()}
+			n.progress[rel.ID()] = st
+		}
+		if st.Fetched || st.Phase == policy.PhaseFetching {
+			continue
+		}
+		if st.Phase == policy.PhaseFailed && n.now().Before(st.LastFailure.Add(n.retry.Backoff(st.Attempts))) {
+			continue
+		}
+		n.act(rel, st, policy.Decision{Action: policy.Fetch, Reason: "gateway caches releases for the zones it joins"}, n.device())
 	}
 }
 

@@ -39,7 +39,7 @@ type releaseState struct {
 	Fetch       FetchStats `json:"fetch"`
 	// Lifecycle is the IEC 62443-2-3 asset-owner lifecycle of the release
 	// on this device, with every transition.
-	Lifecycle policy.Lifecycle `json:"lifecycle"`
+	Lifecycle policy.Lifecycle `json:"lifecycle,omitzero"`
 	// Auth is the authorisation in force and why; AuthAt the time of the
 	// authorisation last applied (a failed install waits for a newer one).
 	Auth     string    `json:"authorisation,omitempty"`

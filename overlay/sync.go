@@ -17,10 +17,12 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// ProtocolSync is the catch-up protocol: the dialled side streams the signed
-// envelopes it holds; the dialling side hands each to its sink, which
+// ProtocolSync is the catch-up protocol. The dialling side sends one item,
+// its catalog summary (which sequence number it holds in every slot, per
+// publisher); the dialled side answers with the signed envelopes the
+// summary shows it lacks; the dialling side hands each to its sink, which
 // verifies it exactly like a gossip message.
-const ProtocolSync protocol.ID = "/tocsin/sync/1.0.0"
+const ProtocolSync protocol.ID = "/tocsin/sync/2.0.0"
 
 // Limits of one sync exchange.
 const (
@@ -29,10 +31,14 @@ const (
 	syncTimeout     = 30 * time.Second
 )
 
-// Catalog lists the envelopes a node offers to peers that catch up.
+// Catalog lists the envelopes a node offers to peers that catch up. The
+// summary is opaque here: the node encodes and judges it.
 type Catalog interface {
-	// Envelopes returns the wire bytes of every document worth re-sending.
-	Envelopes() [][]byte
+	// Summary describes what this node holds, sent when it pulls.
+	Summary() []byte
+	// Envelopes returns the wire bytes of every document a peer whose
+	// summary is peerSummary lacks, in the order to apply them.
+	Envelopes(peerSummary []byte) [][]byte
 }
 
 // Sink receives one envelope from a peer. It must verify before it uses it.
@@ -62,23 +68,33 @@ func StartSync(ctx context.Context, h host.Host, cat Catalog, sink Sink, log *sl
 
 func (s *Sync) serve(st network.Stream) {
 	defer st.Close()
-	_ = st.SetWriteDeadline(time.Now().Add(syncTimeout))
+	_ = st.SetDeadline(time.Now().Add(syncTimeout))
+	var summary []byte
+	if _, err := readItems(bufio.NewReader(io.LimitReader(st, MaxSyncItemSize+16)), func(b []byte) { summary = b }); err != nil {
+		_ = st.Reset()
+		return
+	}
 	w := bufio.NewWriter(st)
-	items := s.cat.Envelopes()
+	items := s.cat.Envelopes(summary)
 	if len(items) > MaxSyncItems {
 		items = items[len(items)-MaxSyncItems:]
 	}
-	var lenBuf [binary.MaxVarintLen64]byte
 	for _, it := range items {
-		n := binary.PutUvarint(lenBuf[:], uint64(len(it)))
-		if _, err := w.Write(lenBuf[:n]); err != nil {
-			return
-		}
-		if _, err := w.Write(it); err != nil {
+		if err := writeItem(w, it); err != nil {
 			return
 		}
 	}
 	_ = w.Flush()
+}
+
+func writeItem(w io.Writer, it []byte) error {
+	var lenBuf [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(lenBuf[:], uint64(len(it)))
+	if _, err := w.Write(lenBuf[:n]); err != nil {
+		return err
+	}
+	_, err := w.Write(it)
+	return err
 }
 
 // Pull fetches p's catalog and hands every item to the sink.
@@ -94,8 +110,12 @@ func (s *Sync) Pull(p peer.ID) {
 		return
 	}
 	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(syncTimeout))
+	if err := writeItem(st, s.cat.Summary()); err != nil {
+		_ = st.Reset()
+		return
+	}
 	_ = st.CloseWrite()
-	_ = st.SetReadDeadline(time.Now().Add(syncTimeout))
 	n, err := readItems(bufio.NewReader(st), func(b []byte) { s.sink(p, b) })
 	if err != nil {
 		s.log.Debug("sync: read", "peer", p, "items", n, "err", err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -257,7 +256,8 @@ type Document struct {
 	Advisory  *Advisory
 	Heartbeat *Heartbeat
 	Recall    *Recall
-	Decision  *Decision // from OpenDecision only
+	Decision  *Decision // from OpenOwner only
+	Roster    *Roster   // from OpenOwner only
 }
 
 // Key identifies the document: "release/<product>@<version>",
@@ -277,6 +277,8 @@ func (d Document) Key() string {
 		return fmt.Sprintf("root/%d", d.Root.Version)
 	case d.Decision != nil:
 		return d.Decision.Slot()
+	case d.Roster != nil:
+		return "roster/" + d.Roster.Fleet
 	}
 	return ""
 }
@@ -309,6 +311,8 @@ func (d Document) Seq() uint64 {
 		return uint64(d.Root.Version)
 	case d.Decision != nil:
 		return d.Decision.Seq
+	case d.Roster != nil:
+		return d.Roster.Seq
 	}
 	return 0
 }
@@ -468,89 +472,3 @@ func signJSON(typ string, v any, invalid error, keys []*PrivateKey) (Envelope, e
 	}
 	return SignWith(typ, b, keys...), nil
 }
-
-// TypeDecision is an asset owner's signed operator decision. It is signed
-// by an operator key the owner's policy names, not by the supplier's root.
-const TypeDecision = "application/vnd.tocsin.decision.v1+json"
-
-// Operator decision actions.
-const (
-	DecisionAuthorise = "authorise"
-	DecisionReject    = "reject"
-)
-
-// Decision is an operator's signed decision about one release for one
-// device group (or every group): authorise it (with the safety impact
-// analysis reference a safety-related group needs) or reject it.
-type Decision struct {
-	Action  string `json:"action"`  // DecisionAuthorise or DecisionReject
-	Release string `json:"release"` // "<product>@<version>"
-	// Group is the device group it applies to; "" means every group.
-	Group string `json:"group,omitempty"`
-	// SIA is the safety impact analysis reference (IEC TR 63069).
-	SIA    string    `json:"sia,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-	Seq    uint64    `json:"seq"`
-	Issued time.Time `json:"issued"`
-}
-
-// Validate checks the decision's fields.
-func (d Decision) Validate() error {
-	prod, ver, ok := strings.Cut(d.Release, "@")
-	if !ok || CheckProduct(prod) != nil || CheckVersion(ver) != nil {
-		return fmt.Errorf("%w: decision names release %q, want <product>@<version>", ErrInvalidDocument, d.Release)
-	}
-	switch {
-	case d.Action != DecisionAuthorise && d.Action != DecisionReject:
-		return fmt.Errorf("%w: decision action %q, want authorise or reject", ErrInvalidDocument, d.Action)
-	case d.Group != "" && !reProduct.MatchString(d.Group):
-		return fmt.Errorf("%w: decision group %q", ErrInvalidDocument, d.Group)
-	case d.Seq == 0:
-		return fmt.Errorf("%w: decision has no sequence number", ErrInvalidDocument)
-	case len(d.SIA) > 256 || len(d.Reason) > 1024:
-		return fmt.Errorf("%w: decision SIA reference or reason too long", ErrInvalidDocument)
-	}
-	return nil
-}
-
-// Slot is the decision's sequence slot: one per release and group, so a
-// later decision (reject after authorise) supersedes an earlier one.
-func (d Decision) Slot() string { return "decision/" + d.Release + "/" + d.Group }
-
-// SignDecision validates d and returns its envelope signed by keys.
-func SignDecision(d Decision, keys ...*PrivateKey) (Envelope, error) {
-	return signJSON(TypeDecision, d, d.Validate(), keys)
-}
-
-// OpenDecision verifies an operator decision against the operator keys
-// (any one of them suffices) and decodes it.
-func OpenDecision(data []byte, operators []PublicKey) (Document, error) {
-	env, err := ParseEnvelope(data)
-	if err != nil {
-		return Document{}, err
-	}
-	if env.PayloadType != TypeDecision {
-		return Document{}, fmt.Errorf("%w %q, want an operator decision", ErrPayloadType, env.PayloadType)
-	}
-	r := Root{Keys: map[string]RootKey{}, Roles: map[string]Role{}}
-	role := Role{Threshold: 1}
-	for _, pk := range operators {
-		r.Keys[pk.KeyID()] = RootKey{Type: "ed25519", Public: hex.EncodeToString(pk.Key)}
-		role.KeyIDs = append(role.KeyIDs, pk.KeyID())
-	}
-	r.Roles[roleOperator] = role
-	signers, err := r.VerifyRole(env, roleOperator, "")
-	if err != nil {
-		return Document{}, err
-	}
-	var d Decision
-	if err := decodeStrict(env.Payload, &d); err != nil {
-		return Document{}, err
-	}
-	if err := d.Validate(); err != nil {
-		return Document{}, err
-	}
-	return Document{Envelope: env, Signers: signers, Decision: &d}, nil
-}
-
-const roleOperator = "operator"
