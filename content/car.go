@@ -242,8 +242,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // the blockstore's (ipld.ErrNotFound for boxo's). On error, w holds a
 // partial file that must be discarded. The output is deterministic: the same
 // DAG and envelopes give the same bytes.
-func WriteBundle(ctx context.Context, w io.Writer, root cid.Cid, bs blockstore.Blockstore, envelopes [][]byte) (BundleStats, error) {
-	var st BundleStats
+func WriteBundle(ctx context.Context, w io.Writer, root cid.Cid, bs blockstore.Blockstore, envelopes [][]byte) (st BundleStats, err error) {
+	cw := &countingWriter{w: w}
+	defer func() { st.Bytes = cw.n }()
 	if err := checkBundleCID(root); err != nil {
 		return st, fmt.Errorf("export: release root: %w", err)
 	}
@@ -252,21 +253,18 @@ func WriteBundle(ctx context.Context, w io.Writer, root cid.Cid, bs blockstore.B
 		return st, fmt.Errorf("export %s: %w", root, err)
 	}
 	st.BundleCID = bb.Cid()
-	cw := &countingWriter{w: w}
 	out, err := carstorage.NewWritable(cw, []cid.Cid{root, bb.Cid()},
 		carv2.WriteAsCarV1(true),
 		carv2.AllowDuplicatePuts(true), // we skip duplicates ourselves
 		carv2.UseWholeCIDs(true),
 		carv2.StoreIdentityCIDs(true))
 	if err != nil {
-		st.Bytes = cw.n
 		return st, fmt.Errorf("export %s: write CAR header: %w", root, err)
 	}
 	seen := make(map[cid.Cid]struct{})
 	stack := []cid.Cid{root}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: %w", root, err)
 		}
 		c := stack[len(stack)-1]
@@ -277,30 +275,24 @@ func WriteBundle(ctx context.Context, w io.Writer, root cid.Cid, bs blockstore.B
 		seen[c] = struct{}{}
 		b, err := bs.Get(ctx, c)
 		if err != nil {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: block %s is not in the store: %w", root, c, err)
 		}
 		if err := VerifyBlock(b); err != nil {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: %w", root, err)
 		}
 		if len(b.RawData()) > DefaultBundleMaxBlockSize {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: block %s is %d bytes, over the %d a default reader accepts", root, c, len(b.RawData()), DefaultBundleMaxBlockSize)
 		}
 		links, err := Links(b)
 		if err != nil {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: %w", root, err)
 		}
 		for _, l := range links {
 			if err := checkBundleCID(l); err != nil {
-				st.Bytes = cw.n
 				return st, fmt.Errorf("export %s: block %s links to %w", root, c, err)
 			}
 		}
 		if err := out.Put(ctx, c.KeyString(), b.RawData()); err != nil {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: write block %s: %w", root, c, err)
 		}
 		st.Blocks++
@@ -313,15 +305,12 @@ func WriteBundle(ctx context.Context, w io.Writer, root cid.Cid, bs blockstore.B
 	}
 	if _, ok := seen[bb.Cid()]; !ok {
 		if err := out.Put(ctx, bb.Cid().KeyString(), bb.RawData()); err != nil {
-			st.Bytes = cw.n
 			return st, fmt.Errorf("export %s: write bundle block: %w", root, err)
 		}
 	}
 	if err := out.Finalize(); err != nil {
-		st.Bytes = cw.n
 		return st, fmt.Errorf("export %s: finish CAR: %w", root, err)
 	}
-	st.Bytes = cw.n
 	return st, nil
 }
 
@@ -612,7 +601,7 @@ func (b *Bundle) Store(ctx context.Context, bs blockstore.Blockstore) error {
 		if err := bs.PutMany(ctx, batch); err != nil {
 			return fmt.Errorf("store bundle %s: %w", b.Root, err)
 		}
-		batch, size = batch[:0], 0
+		batch, size = nil, 0 // PutMany may keep the slice
 		return nil
 	}
 	for _, c := range b.order {

@@ -15,6 +15,11 @@
 //   - delta.go: binary deltas like `zstd --patch-from` (the old file as a raw
 //     zstd dictionary, klauspost/compress) with a checked header, so a device
 //     running version X can rebuild Y from a small patch.
+//   - car.go: the air-gap bundle — a release DAG plus its signed envelopes
+//     as one CARv1 file (go-car framing, roots [release, bundle block]), and
+//     a reader that re-hashes every block, enforces size limits and checks
+//     the DAG is complete before anything is stored. It verifies no
+//     signature: the caller checks the envelopes, then calls Store.
 //
 // What may not: no libp2p hosts, no pubsub, no policy decisions, no package
 // of Tocsin's other than internal/ helpers. The node wires these pieces to the

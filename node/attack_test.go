@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
@@ -35,8 +37,13 @@ type bed struct {
 	base     trust.Release // installed on both devices
 }
 
+// noScoring turns GossipSub peer scoring off: the bed mounts many attacks
+// from one peer and wants each judged by the validator, not the attacker
+// graylisted after the first (TestForgerIsGraylisted shows that defence).
+func noScoring(f *fleet) { f.opts.ScoreUnit = -1 }
+
 func newBed(t *testing.T, opts ...func(*fleet)) *bed {
-	f := newFleet(t, 2, opts...)
+	f := newFleet(t, 2, append([]func(*fleet){noScoring}, opts...)...)
 	b := &bed{fleet: f, dev: f.devs[0], nxt: f.devs[1]}
 	f.connect(f.seed.Host(), b.dev.Host())
 	f.connect(b.dev.Host(), b.nxt.Host())
@@ -474,4 +481,64 @@ func TestWrongHardwareAndVersion(t *testing.T) {
 	again := f.start(&cfg)
 	f.connect(f.seed.Host(), again.Host())
 	waitInstalled(t, again, other.ID())
+}
+
+// TestForgerIsGraylisted: with the production score parameters, a peer that
+// gossips forged envelopes is rejected by the validator, penalised (P4), and
+// once below the graylist threshold its messages are dropped unread — even
+// validly signed ones.
+func TestForgerIsGraylisted(t *testing.T) {
+	var mu sync.Mutex
+	scores := map[peer.ID]float64{}
+	f := newFleet(t, 1, func(f *fleet) {
+		f.opts.ScoreUnit = time.Second
+		f.opts.PubSubOptions = []pubsub.Option{pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) {
+			mu.Lock()
+			defer mu.Unlock()
+			for p, s := range m {
+				scores[p] = s
+			}
+		}, 100*time.Millisecond)}
+	})
+	dev := f.devs[0]
+	atk := f.newHost()
+	f.connect(atk, dev.Host())
+	ps, err := pubsub.NewGossipSub(context.Background(), atk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(overlay.TopicAnnounce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "attacker in the topic", 10*time.Second, func() bool { return len(topic.ListPeers()) > 0 })
+	rogue, _ := trust.GenerateKey(nil)
+	rel := f.release(randomBytes(t, 10<<10), "6.6.6")
+	for i := 0; i < 3; i++ {
+		rel.Seq++
+		if err := topic.Publish(context.Background(), f.signRelease(rel, rogue)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the forger below the graylist threshold", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return scores[atk.ID()] < -80
+	})
+	rejected := dev.Status().Counters.DocsRejected
+	if rejected == 0 || rejected > 3 {
+		t.Fatalf("%d forged documents rejected", rejected)
+	}
+	// Now even a genuine document from the forger is not read.
+	rel.Seq++
+	if err := topic.Publish(context.Background(), f.signRelease(rel)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if dev.hasDoc("release/" + rel.ID()) {
+		t.Fatal("a graylisted peer's message was accepted")
+	}
+	mu.Lock()
+	t.Logf("forger's score %.0f after %d rejected forgeries", scores[atk.ID()], rejected)
+	mu.Unlock()
 }

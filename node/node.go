@@ -49,6 +49,9 @@ type Options struct {
 	BitswapOptions []bitswap.Option
 	// PubSubOptions are appended to the node's GossipSub options.
 	PubSubOptions []pubsub.Option
+	// ScoreUnit tunes GossipSub peer scoring (overlay.ScoreParams).
+	// Default overlay.ScoreUnit (a minute).
+	ScoreUnit time.Duration
 }
 
 // Node is a running Tocsin node. Its methods are safe for concurrent use.
@@ -203,7 +206,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
 	n.bserv = blockservice.New(n.store.Blocks, n.bs)
 
-	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate, opt.PubSubOptions...)
+	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate, opt.ScoreUnit, opt.PubSubOptions...)
 	if err != nil {
 		return nil, err
 	}

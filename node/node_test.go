@@ -26,6 +26,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -148,6 +149,14 @@ func (f *fleet) hostFor(dataDir string) host.Host {
 		h := f.newHost()
 		f.keys[dataDir] = h.Peerstore().PrivKey(h.ID())
 		return h
+	}
+	// A restarted device: drop the old host's links so that connects use
+	// the new one (mocknet keys links by peer ID).
+	old, _ := peer.IDFromPrivateKey(sk)
+	for _, p := range f.mn.Peers() {
+		if p != old {
+			_ = f.mn.UnlinkPeers(old, p)
+		}
 	}
 	f.nextAddr++
 	h, err := f.mn.AddPeer(sk, ma.StringCast(fmt.Sprintf("/ip4/10.99.%d.%d/tcp/4242", f.nextAddr/250, f.nextAddr%250+1)))
@@ -318,7 +327,7 @@ func waitMesh(t *testing.T, n *Node) {
 // signed by an unknown key and one whose body was changed after signing. d0's
 // validator rejects both: nothing is stored, nothing is forwarded to d1.
 func TestForgedAdvisoriesRejected(t *testing.T) {
-	f := newFleet(t, 2)
+	f := newFleet(t, 2, noScoring)
 	f.connect(f.devs[0].Host(), f.devs[1].Host())
 	atk := f.newHost()
 	f.connect(atk, f.devs[0].Host())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -31,10 +33,22 @@ type Gossip struct {
 	Sub    *pubsub.Subscription
 }
 
-// JoinGossip starts GossipSub on h, registers validate on the announce topic
-// (it runs before any message is delivered or forwarded) and subscribes.
-func JoinGossip(ctx context.Context, h host.Host, validate Validator, opts ...pubsub.Option) (*Gossip, error) {
-	base := []pubsub.Option{
+// JoinGossip starts GossipSub on h with peer scoring tuned to scoreUnit (see
+// ScoreParams; 0 means ScoreUnit; negative turns scoring off, for tests that
+// mount many attacks from one peer and want each one judged rather than the
+// attacker graylisted after the first), registers validate on the announce
+// topic (it runs before any message is delivered or forwarded) and
+// subscribes.
+func JoinGossip(ctx context.Context, h host.Host, validate Validator, scoreUnit time.Duration, opts ...pubsub.Option) (*Gossip, error) {
+	if scoreUnit == 0 {
+		scoreUnit = ScoreUnit
+	}
+	var base []pubsub.Option
+	if scoreUnit > 0 {
+		params, thresholds := ScoreParams(scoreUnit, colocationWhitelist...)
+		base = append(base, pubsub.WithPeerScore(params, thresholds))
+	}
+	base = append(base,
 		pubsub.WithMaxMessageSize(MaxMessageSize),
 		// Message ids are the hash of the content, not sender+seqno: the
 		// same signed document published by two seeds, or re-sent by an
@@ -47,7 +61,7 @@ func JoinGossip(ctx context.Context, h host.Host, validate Validator, opts ...pu
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-	}
+	)
 	ps, err := pubsub.NewGossipSub(ctx, h, append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("start gossipsub: %w", err)
@@ -71,6 +85,19 @@ func JoinGossip(ctx context.Context, h host.Host, validate Validator, opts ...pu
 	}
 	return &Gossip{PubSub: ps, Topic: t, Sub: sub}, nil
 }
+
+// colocationWhitelist are exempt from the IP colocation penalty: loopback (tests,
+// several nodes on one machine) only. Plant networks are private ranges
+// too, but a plant rarely puts more than ten devices behind one address,
+// and a Sybil attacker inside it should be penalised.
+var colocationWhitelist = func() []*net.IPNet {
+	var out []*net.IPNet
+	for _, c := range []string{"127.0.0.0/8", "::1/128"} {
+		_, n, _ := net.ParseCIDR(c)
+		out = append(out, n)
+	}
+	return out
+}()
 
 // Close leaves the topic.
 func (g *Gossip) Close() {
