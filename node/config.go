@@ -127,6 +127,10 @@ type Config struct {
 	// MDNS discovers and connects peers on the local network segment.
 	// Default false.
 	MDNS bool `yaml:"mdns"`
+	// DHT runs the fleet's Kademlia DHT (protocol prefix /tocsin), seeded
+	// by the bootstrap peers, to find peers in wide-area fleets. Default
+	// false.
+	DHT bool `yaml:"dht"`
 	// Peers are the connection manager's watermarks: it trims connections
 	// above High down to Low. Defaults 16 and 32.
 	Peers struct {

@@ -222,6 +222,15 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	if cfg.DHT {
+		ns := "tocsin/default"
+		if r := n.roster(); r != nil {
+			ns = "tocsin/" + r.Fleet
+		}
+		if _, err := overlay.StartDHT(cctx, n.host, peers, ns, time.Minute, log); err != nil {
+			return nil, err
+		}
+	}
 	n.goFn(n.readGossip)
 	n.goFn(n.evalLoop)
 	if cfg.Role != RoleSeed {

@@ -4,10 +4,15 @@
 // offline gets the signed documents it missed — GossipSub keeps no history).
 //
 // What lives here:
-//   - host.go: building the libp2p host from a node's identity and listen
-//     addresses.
-//   - gossip.go: the announce topic, GossipSub options and message caps.
+//   - host.go: building the libp2p host: identity, listen addresses, the
+//     admission gater (whose decision the node passes in), private network,
+//     resource manager limits, connection manager.
+//   - gossip.go: the announce and status topics, GossipSub options, message
+//     ids by content hash, message caps.
+//   - score.go: GossipSub peer-score parameters tuned for rare messages.
 //   - bootstrap.go: keeping connections to the configured bootstrap peers.
+//   - discovery.go: the fleet's own Kademlia DHT (mDNS lives in the node,
+//     which starts it from go-libp2p).
 //   - sync.go: the /tocsin/sync protocol; it moves opaque signed envelopes
 //     and leaves verification to the caller's sink, exactly as gossip does.
 //

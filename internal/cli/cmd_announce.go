@@ -15,8 +15,8 @@ func init() { register(newAnnounceCmd); register(newRecallCmd) }
 func newAnnounceCmd() *cobra.Command {
 	var seedDir string
 	c := &cobra.Command{
-		Use:   "announce FILE... [--seed-dir DIR]",
-		Short: "Hand signed documents (roots, recalls) to the seed to verify and gossip",
+		Use:   "announce FILE... [--seed-dir DIR | --data DIR]",
+		Short: "Hand signed documents (roots, recalls, rosters, decisions) to a running node to verify and gossip",
 		Long: `Hand signed documents to the running seed: a rotated root from 'tocsin root
 rotate', a recall, a re-signed manifest. The seed verifies each exactly as a
 device would and refuses what a device would refuse, then gossips it.`,
@@ -39,7 +39,8 @@ device would and refuses what a device would refuse, then gossips it.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&seedDir, "seed-dir", "seed-data", "the seed's data dir")
+	c.Flags().StringVar(&seedDir, "seed-dir", "seed-data", "data dir of the seed (or of any node) on this machine")
+	c.Flags().StringVar(&seedDir, "data", "seed-data", "same as --seed-dir")
 	return c
 }
 
