@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	badger4 "github.com/ipfs/go-ds-badger4"
+	ipld "github.com/ipfs/go-ipld-format"
 )
 
 // ErrHashMismatch is returned when a block's bytes do not hash to its CID.
@@ -33,7 +34,7 @@ type StoreConfig struct {
 // /blocks) and node state records (under whatever keys the node uses).
 type Store struct {
 	DS     *badger4.Datastore
-	Blocks blockstore.Blockstore
+	Blocks *VerifyingBlockstore
 	dir    string
 }
 
@@ -77,8 +78,38 @@ func (s *Store) Sync(ctx context.Context, prefix ds.Key) error { return s.DS.Syn
 // those whose bytes do not match their CID. Bitswap already derives CIDs from
 // received bytes; this is the second lock on the door, and it covers every
 // other way a block can arrive (import, publishing, tests).
+//
+// It re-hashes on Get too: a block that rotted on disk (a flipped bit, a
+// torn write) is deleted, reported to OnCorrupt, and read as not found — so
+// it is neither served to peers nor assembled into a file, and the next
+// fetch gets it again from a peer.
 type VerifyingBlockstore struct {
 	blockstore.Blockstore
+	// OnCorrupt, if set, is told about every corrupt block found on Get.
+	OnCorrupt func(cid.Cid, error)
+}
+
+// Get reads c and checks its bytes against it.
+func (v *VerifyingBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	b, err := v.Blockstore.Get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if verr := VerifyBlock(b); verr != nil {
+		_ = v.Blockstore.DeleteBlock(ctx, c)
+		if v.OnCorrupt != nil {
+			v.OnCorrupt(c, verr)
+		}
+		return nil, ipld.ErrNotFound{Cid: c}
+	}
+	return b, nil
+}
+
+// Intact reports whether c is stored and its bytes hash to it (a corrupt
+// copy is deleted on the way).
+func (v *VerifyingBlockstore) Intact(ctx context.Context, c cid.Cid) bool {
+	_, err := v.Get(ctx, c)
+	return err == nil
 }
 
 // NewVerifyingBlockstore wraps bs.

@@ -261,15 +261,23 @@ func TestFreezeReportsStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "fresh", 10*time.Second, func() bool { return fresh(b.dev).State == trust.Fresh && fresh(b.nxt).State == trust.Fresh })
-	// An attacker withholds a newer release: the seed holds it (it is
-	// not gossiped), and the heartbeat vouches for it.
-	newer := b.release(randomBytes(t, 50<<10), "2.1.0")
-	if _, err := b.seed.accept(b.signRelease(newer)); err != nil {
+	// An attacker withholds a newer release: the heartbeat vouches for
+	// sequence number base+5 of plc-fw, which no peer will hand over. (A
+	// peer that has it would be asked at once: "behind" triggers a sync.)
+	hbNow := b.clk.now().UTC()
+	latest := map[string]uint64{}
+	for slot, m := range b.seed.TrustState().Marks {
+		if slot != "heartbeat" {
+			latest[slot] = m.Seq
+		}
+	}
+	latest["release/plc-fw"] = b.base.Seq + 5
+	hb, err := trust.SignHeartbeat(trust.Heartbeat{Seq: uint64(hbNow.UnixMilli()) + 1000, Issued: hbNow, Expires: hbNow.Add(b.seed.cfg.Seed.HeartbeatTTL),
+		RootVersion: 1, Latest: latest}, b.sup.hb)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.seed.SendHeartbeat(context.Background(), b.sup.hb); err != nil {
-		t.Fatal(err)
-	}
+	b.announce(hb.Marshal())
 	waitFor(t, "behind", 10*time.Second, func() bool { return fresh(b.dev).State == trust.Behind })
 	if f := fresh(b.dev); len(f.Missing) != 1 || f.Missing[0] != "release/plc-fw" {
 		t.Fatalf("behind: %+v", f)

@@ -156,6 +156,11 @@ type Config struct {
 	// the peers that got it from the seed before one more may; see
 	// content.Gate. Default 2s; "0s" turns super-seeding off.
 	SuperSeedInterval *time.Duration `yaml:"super_seed_interval"`
+	// SyncInterval: how often the node asks every neighbour for documents
+	// it lacks (by sequence number; cheap when nothing is missing), besides
+	// on every new connection and whenever the heartbeat says it is behind.
+	// Default 30s.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 	// StallTimeout: a fetch round that brings no block for this long is
 	// cancelled and the missing blocks are asked for again from every
 	// connected peer. Default 3s.
@@ -246,6 +251,9 @@ func (c *Config) Check() error {
 	}
 	if c.Installer.Timeout == 0 {
 		c.Installer.Timeout = 10 * time.Minute
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 30 * time.Second
 	}
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = 3 * time.Second

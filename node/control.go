@@ -59,6 +59,8 @@ func (n *Node) ServeControl(extra func(*http.ServeMux)) (*Control, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, n.Status()) })
 	mux.HandleFunc("POST /v1/announce", n.serveAnnounce)
+	mux.HandleFunc("POST /v1/import", n.serveImport)
+	mux.HandleFunc("POST /v1/export", n.serveExport)
 	if extra != nil {
 		extra(mux)
 	}
@@ -75,6 +77,14 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads a small JSON request body.
+func decodeBody(r *http.Request, v any) error {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("bad request: %w", err)
+	}
+	return nil
 }
 
 func (n *Node) serveAnnounce(w http.ResponseWriter, r *http.Request) {

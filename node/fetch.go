@@ -66,12 +66,19 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.Canc
 	limit := rel.Size + rel.Size/8 + 1<<20
 	track := n.trackFetch(rel.ID(), cancel)
 	defer func() { fs.Refetched = n.untrackFetch(rel.ID(), track) }()
-	has := func(c cid.Cid) bool { return content.Has(ctx, n.store.Blocks, c) }
+	// Present blocks are read and re-hashed: a block that rotted on disk
+	// is deleted and fetched again (resume after a crash, or a flipped
+	// bit), never assembled.
+	has := func(c cid.Cid) bool { return n.store.Blocks.Intact(ctx, c) }
 	level := []cid.Cid{root}
 	for len(level) > 0 {
 		fs.BlocksTotal += len(level)
+		present := make(map[cid.Cid]bool, len(level))
+		for _, c := range level { // outside n.mu: reading may find and report a corrupt block
+			present[c] = has(c)
+		}
 		n.mu.Lock()
-		want := content.PlanWants(level, has, n.rng)
+		want := content.PlanWants(level, func(c cid.Cid) bool { return present[c] }, n.rng)
 		n.mu.Unlock()
 		track.hold(level, want)
 		fs.BlocksPresent += len(level) - len(want)

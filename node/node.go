@@ -112,6 +112,8 @@ type Counters struct {
 	// DocsRefused were validly signed but not acceptable: older than what
 	// is trusted (rollback, replay), expired, or conflicting.
 	DocsRefused int `json:"docs_refused"`
+	// CorruptBlocks were found rotten in the store, deleted and re-fetched.
+	CorruptBlocks int `json:"corrupt_blocks"`
 }
 
 // New wires a node from cfg and starts it: host, gossip, sync, bitswap,
@@ -156,6 +158,10 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n.store, err = content.OpenStore(filepath.Join(dataDir, "store"), content.StoreConfig{})
 	if err != nil {
 		return nil, err
+	}
+	n.store.Blocks.OnCorrupt = func(c cid.Cid, err error) {
+		n.count(func(c *Counters) { c.CorruptBlocks++ })
+		n.log.Error("corrupt block in the store: deleted, will be fetched again", "cid", c, "err", err)
 	}
 	if err := n.loadState(cctx); err != nil {
 		return nil, err
@@ -233,6 +239,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	}
 	n.goFn(n.readGossip)
 	n.goFn(n.evalLoop)
+	n.goFn(n.syncLoop)
 	if cfg.Role != RoleSeed {
 		n.goFn(n.reportLoop)
 	}

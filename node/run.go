@@ -27,6 +27,22 @@ func (n *Node) evalLoop() {
 	}
 }
 
+// syncLoop pulls from every neighbour every SyncInterval: catch-up on
+// connect misses documents published while a new connection was still
+// joining the gossip mesh.
+func (n *Node) syncLoop() {
+	t := time.NewTicker(n.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			n.sync.PullAll()
+		}
+	}
+}
+
 // checkFreshness reports a change of the trusted state's freshness (a
 // heartbeat expiring is a change nothing else announces).
 func (n *Node) checkFreshness() {
@@ -37,6 +53,9 @@ func (n *Node) checkFreshness() {
 	n.mu.Unlock()
 	if !changed {
 		return
+	}
+	if f.State == trust.Behind && n.sync != nil {
+		go n.sync.PullAll() // the heartbeat names documents we lack: ask the neighbours
 	}
 	if f.State == trust.Fresh {
 		n.log.Info("trusted state", "freshness", f.State, "detail", f.Detail)

@@ -35,8 +35,12 @@ func TestLazyMeshPeerFallsBelowZero(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	accept := func(context.Context, peer.ID, []byte) (pubsub.ValidationResult, any) { return pubsub.ValidationAccept, nil }
-	ignore := func(context.Context, peer.ID, []byte) (pubsub.ValidationResult, any) { return pubsub.ValidationIgnore, nil }
+	accept := func(context.Context, peer.ID, []byte) (pubsub.ValidationResult, any) {
+		return pubsub.ValidationAccept, nil
+	}
+	ignore := func(context.Context, peer.ID, []byte) (pubsub.ValidationResult, any) {
+		return pubsub.ValidationIgnore, nil
+	}
 	var mu sync.Mutex
 	scores := map[peer.ID]float64{}
 	inspect := pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) {

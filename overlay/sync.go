@@ -97,6 +97,15 @@ func writeItem(w io.Writer, it []byte) error {
 	return err
 }
 
+// PullAll pulls from every connected peer that speaks sync, one after the
+// other. Gossip does not repeat messages, so a node that joined a peer's
+// mesh a moment after a document went by would never get it without this.
+func (s *Sync) PullAll() {
+	for _, p := range s.h.Network().Peers() {
+		s.Pull(p)
+	}
+}
+
 // Pull fetches p's catalog and hands every item to the sink.
 func (s *Sync) Pull(p peer.ID) {
 	if s.ctx.Err() != nil || !s.supports(p) {

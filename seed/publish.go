@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
+	"github.com/tocsin-iiot/tocsin/internal/progress"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
 
@@ -50,6 +52,11 @@ type Publication struct {
 	RootPath  string
 	Listen    []string
 	Now       time.Time
+
+	// Progress, if set, shows a progress bar (bytes, rate, ETA) while the
+	// release file is chunked and hashed; it draws only on a terminal
+	// (internal/progress), so a pipe or a log stays clean. nil: none.
+	Progress io.Writer
 }
 
 // Publish signs a release manifest and a CSAF advisory and hands them to
@@ -77,7 +84,13 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 	if p.ChunkSize == 0 {
 		p.ChunkSize = content.DefaultChunkSize
 	}
-	imp, err := content.Import(ctx, content.Discard(), f, p.ChunkSize)
+	size := int64(-1) // unknown (not a regular file): a spinner
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	bar := progress.New(p.Progress, size, "chunking "+filepath.Base(file))
+	imp, err := content.Import(ctx, content.Discard(), bar.Reader(f), p.ChunkSize)
+	bar.Finish()
 	f.Close()
 	if err != nil {
 		return Result{}, err

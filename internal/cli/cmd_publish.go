@@ -62,6 +62,7 @@ runs.`,
 				p.Deadline = policy.Deadline(p.Now.UTC(), d)
 				fmt.Fprintf(cmd.ErrOrStderr(), "delivery: %s, %d days (%s)\n", d.Class, d.Days, d.Reason)
 			}
+			p.Progress = cmd.ErrOrStderr() // a bar while the file is chunked, on a terminal only
 			res, err := seed.Publish(cmd.Context(), p)
 			if err != nil {
 				return err

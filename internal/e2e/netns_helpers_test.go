@@ -45,14 +45,14 @@ type netHost struct {
 const netnsPrefix = "tcsn-"
 
 var (
-	labSeq       int
-	labSeqMu     sync.Mutex
-	staleCleanup sync.Once
+	netnsLabSeq    int
+	netnsLabSeqMu  sync.Mutex
+	netnsStaleOnce sync.Once
 )
 
-// findTool looks for an admin tool on PATH and in the sbin directories,
+// netnsFindTool looks for an admin tool on PATH and in the sbin directories,
 // which a root shell usually has on PATH but a sudo'ed or CI one may not.
-func findTool(name string) (string, bool) {
+func netnsFindTool(name string) (string, bool) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, true
 	}
@@ -77,19 +77,19 @@ func needNetns(t *testing.T) (ipPath, nftPath string) {
 	if os.Geteuid() != 0 {
 		t.Skipf("netns: needs root to create network namespaces, veth pairs and nft rules (euid %d); run the test as root", os.Geteuid())
 	}
-	ipPath, ok := findTool("ip")
+	ipPath, ok := netnsFindTool("ip")
 	if !ok {
 		t.Skip("netns: the `ip` command (iproute2) is not installed; apt-get install iproute2")
 	}
-	nftPath, ok = findTool("nft")
+	nftPath, ok = netnsFindTool("nft")
 	if !ok {
 		t.Skip("netns: the `nft` command is not installed; apt-get install nftables")
 	}
 	return ipPath, nftPath
 }
 
-// run runs a command and returns its combined output.
-func run(name string, args ...string) (string, error) {
+// netnsRun runs a command and returns its combined output.
+func netnsRun(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -100,11 +100,11 @@ func run(name string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// removeStaleNamespaces deletes namespaces left by earlier test processes
+// netnsRemoveStale deletes namespaces left by earlier test processes
 // that died before their cleanup ran (their pid is no longer alive, or is
 // ours before we made any).
-func removeStaleNamespaces(ip string) {
-	out, err := run(ip, "netns", "list")
+func netnsRemoveStale(ip string) {
+	out, err := netnsRun(ip, "netns", "list")
 	if err != nil {
 		return
 	}
@@ -121,7 +121,7 @@ func removeStaleNamespaces(ip string) {
 		if pid != os.Getpid() && syscall.Kill(pid, 0) != syscall.ESRCH {
 			continue // another live test run owns it
 		}
-		_, _ = run(ip, "netns", "del", f[0])
+		_, _ = netnsRun(ip, "netns", "del", f[0])
 	}
 }
 
@@ -132,11 +132,11 @@ func removeStaleNamespaces(ip string) {
 func newNetLab(t *testing.T, names []string, lossPercent int) *netLab {
 	t.Helper()
 	ip, nft := needNetns(t)
-	staleCleanup.Do(func() { removeStaleNamespaces(ip) })
-	labSeqMu.Lock()
-	labSeq++
-	l := &netLab{t: t, prefix: fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), labSeq), ip: ip, nft: nft}
-	labSeqMu.Unlock()
+	netnsStaleOnce.Do(func() { netnsRemoveStale(ip) })
+	netnsLabSeqMu.Lock()
+	netnsLabSeq++
+	l := &netLab{t: t, prefix: fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsLabSeq), ip: ip, nft: nft}
+	netnsLabSeqMu.Unlock()
 	l.hub = l.prefix + "-hub"
 
 	var created []string
@@ -144,22 +144,22 @@ func newNetLab(t *testing.T, names []string, lossPercent int) *netLab {
 		// Hosts first, then the hub (deleting it removes the bridge and
 		// the veth ends on it).
 		for i := len(created) - 1; i >= 0; i-- {
-			if _, err := run(ip, "netns", "del", created[i]); err != nil {
+			if _, err := netnsRun(ip, "netns", "del", created[i]); err != nil {
 				t.Logf("cleanup: %v", err)
 			}
 		}
-		if out, err := run(ip, "netns", "list"); err == nil && strings.Contains(out, l.prefix+"-") {
+		if out, err := netnsRun(ip, "netns", "list"); err == nil && strings.Contains(out, l.prefix+"-") {
 			t.Errorf("cleanup: namespaces left behind:\n%s", out)
 		}
 	})
 
-	if _, err := run(ip, "netns", "add", l.hub); err != nil {
+	if _, err := netnsRun(ip, "netns", "add", l.hub); err != nil {
 		t.Skipf("netns: cannot create a network namespace here (no CAP_SYS_ADMIN, or a sandbox without netns): %v", err)
 	}
 	created = append(created, l.hub)
 	setup := func(args ...string) {
 		t.Helper()
-		if _, err := run(ip, args...); err != nil {
+		if _, err := netnsRun(ip, args...); err != nil {
 			t.Skipf("netns: cannot build the test network (kernel without veth/bridge support?): %v", err)
 		}
 	}
@@ -168,7 +168,7 @@ func newNetLab(t *testing.T, names []string, lossPercent int) *netLab {
 	setup("-n", l.hub, "link", "set", "lo", "up")
 	for i, name := range names {
 		h := &netHost{Name: name, NS: l.prefix + "-" + name, Addr: fmt.Sprintf("10.77.0.%d", i+1)}
-		if _, err := run(ip, "netns", "add", h.NS); err != nil {
+		if _, err := netnsRun(ip, "netns", "add", h.NS); err != nil {
 			t.Skipf("netns: cannot create a network namespace: %v", err)
 		}
 		created = append(created, h.NS)
@@ -183,7 +183,7 @@ func newNetLab(t *testing.T, names []string, lossPercent int) *netLab {
 		// One wire-sized packet per skb: without this, TCP hands veth
 		// 64 KiB GSO packets and the rule would drop 45 segments at once.
 		for _, dev := range [][2]string{{h.NS, "eth0"}, {l.hub, veth}} {
-			if _, err := run(ip, "-n", dev[0], "link", "set", "dev", dev[1], "gso_max_segs", "1"); err != nil {
+			if _, err := netnsRun(ip, "-n", dev[0], "link", "set", "dev", dev[1], "gso_max_segs", "1"); err != nil {
 				t.Logf("netns: cannot turn off segmentation offload, losses will come in bursts: %v", err)
 			}
 		}
@@ -226,10 +226,10 @@ func (l *netLab) nftScript(h *netHost, script string) error {
 
 // nftRun runs nft with args in the host's namespace.
 func (l *netLab) nftRun(h *netHost, args ...string) (string, error) {
-	return run(l.ip, append([]string{"netns", "exec", h.NS, l.nft}, args...)...)
+	return netnsRun(l.ip, append([]string{"netns", "exec", h.NS, l.nft}, args...)...)
 }
 
-var counterRE = regexp.MustCompile(`counter packets (\d+) bytes (\d+)`)
+var netnsCounterRE = regexp.MustCompile(`counter packets (\d+) bytes (\d+)`)
 
 // dropped reads the packets and bytes the host's loss rule has dropped.
 func (l *netLab) dropped(h *netHost) (packets, nbytes uint64) {
@@ -238,7 +238,7 @@ func (l *netLab) dropped(h *netHost) (packets, nbytes uint64) {
 	if err != nil {
 		l.t.Fatalf("read drop counter: %v", err)
 	}
-	m := counterRE.FindStringSubmatch(out)
+	m := netnsCounterRE.FindStringSubmatch(out)
 	if m == nil {
 		l.t.Fatalf("no counter in the loss table of %s:\n%s", h.NS, out)
 	}
@@ -283,6 +283,9 @@ func (l *netLab) startProc(h *netHost, logPath string, args ...string) *exec.Cmd
 	}
 	cmd := exec.Command(l.ip, append([]string{"netns", "exec", h.NS, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// If the test process dies without its cleanup, the node dies too
+	// (the next run deletes the namespaces it leaves).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -301,10 +304,10 @@ func (l *netLab) startProc(h *netHost, logPath string, args ...string) *exec.Cmd
 	return cmd
 }
 
-// deviceIdentity writes a device identity key into dir (where the node looks
+// netnsIdentity writes a device identity key into dir (where the node looks
 // for it by default) and returns its peer ID, so that every config can name
 // its bootstrap peers before any process runs.
-func deviceIdentity(t *testing.T, dir string) string {
+func netnsIdentity(t *testing.T, dir string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ var netnsTopology = []struct {
 const (
 	netnsLoss    = 10 // percent of received packets dropped on every host
 	netnsRelease = "plc-fw@2.0.0"
+	netnsSettle  = 3 * time.Second // from connected to publish
 )
 
 type netFleet struct {
@@ -86,9 +87,9 @@ func startNetFleet(t *testing.T) *netFleet {
 	// Identities first, so that every config can name its peers.
 	ids := map[string]string{}
 	f.seedDir = filepath.Join(f.dir, "seed")
-	ids["seed"] = deviceIdentity(t, f.seedDir)
+	ids["seed"] = netnsIdentity(t, f.seedDir)
 	for _, d := range netnsTopology {
-		ids[d.name] = deviceIdentity(t, filepath.Join(f.dir, d.name))
+		ids[d.name] = netnsIdentity(t, filepath.Join(f.dir, d.name))
 	}
 	for n, id := range ids {
 		f.names[id] = n
@@ -127,7 +128,7 @@ func startNetFleet(t *testing.T) *netFleet {
 		dir := filepath.Join(f.dir, h.Name)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			st, err := liveStatus(dir)
+			st, err := netnsLiveStatus(dir)
 			if err == nil && st.Peers >= degree[h.Name] {
 				break
 			}
@@ -139,10 +140,17 @@ func startNetFleet(t *testing.T) *netFleet {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// A release comes to a fleet that has been up for a while. Let the
+	// GossipSub meshes form first (one heartbeat a second, plus
+	// retransmissions under the loss): a message forwarded before a new
+	// neighbour is grafted never reaches it, and that neighbour's catch-up
+	// sync on connect ran before the release existed, so it would miss the
+	// release for good (a late-joiner race, not what this test measures).
+	time.Sleep(netnsSettle)
 	return f
 }
 
-type published struct {
+type netnsPublished struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
 	At     time.Time
@@ -151,7 +159,7 @@ type published struct {
 // publish hands a release of size random bytes to the seed over its control
 // socket (a path in the seed's data dir, reachable from the machine's own
 // namespace).
-func (f *netFleet) publish(t *testing.T, size int) published {
+func (f *netFleet) publish(t *testing.T, size int) netnsPublished {
 	t.Helper()
 	data := make([]byte, size)
 	rand.Read(data)
@@ -165,7 +173,7 @@ func (f *netFleet) publish(t *testing.T, size int) published {
 	if code != 0 {
 		t.Fatalf("publish: %s", e)
 	}
-	var p published
+	var p netnsPublished
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
 		t.Fatalf("publish --json output %q: %v", out, err)
 	}
@@ -196,7 +204,7 @@ func (f *netFleet) advisoryKey(t *testing.T) string {
 	return ""
 }
 
-func installed(s node.Status) bool {
+func netnsInstalled(s node.Status) bool {
 	r := s.Releases[netnsRelease]
 	return r != nil && r.Phase == policy.PhaseInstalled
 }
@@ -213,7 +221,7 @@ func (f *netFleet) waitInstalled(t *testing.T, devs []*netDev, timeout time.Dura
 			if _, ok := got[d.host.Name]; ok {
 				continue
 			}
-			if st, err := node.ReadStatus(d.dir); err == nil && installed(st) {
+			if st, err := node.ReadStatus(d.dir); err == nil && netnsInstalled(st) {
 				got[d.host.Name] = st
 			}
 		}
@@ -227,11 +235,11 @@ func (f *netFleet) waitInstalled(t *testing.T, devs []*netDev, timeout time.Dura
 					fmt.Fprintf(&b, "%s: installed\n", d.host.Name)
 					continue
 				}
-				st, err := liveStatus(d.dir)
+				st, err := netnsLiveStatus(d.dir)
 				if err != nil {
 					st, err = node.ReadStatus(d.dir)
 				}
-				fmt.Fprintf(&b, "%s: NOT installed (status err %v, peers %d, documents %v, release %s)\n", d.host.Name, err, st.Peers, st.Documents, describeRelease(st))
+				fmt.Fprintf(&b, "%s: NOT installed (status err %v, peers %d, documents %v, release %s)\n", d.host.Name, err, st.Peers, st.Documents, netnsDescribe(st))
 				log, _ := os.ReadFile(filepath.Join(d.dir, "out.log"))
 				fmt.Fprintf(&b, "--- %s log:\n%s\n", d.host.Name, tail(string(log), 1500))
 			}
@@ -241,7 +249,7 @@ func (f *netFleet) waitInstalled(t *testing.T, devs []*netDev, timeout time.Dura
 	}
 }
 
-func describeRelease(st node.Status) string {
+func netnsDescribe(st node.Status) string {
 	r := st.Releases[netnsRelease]
 	if r == nil {
 		return "unknown"
@@ -251,7 +259,7 @@ func describeRelease(st node.Status) string {
 
 // checkDevice asserts that a device holds the advisory and the release
 // and that the file its installer got is the published one.
-func (f *netFleet) checkDevice(t *testing.T, d *netDev, st node.Status, advisory string, p published) {
+func (f *netFleet) checkDevice(t *testing.T, d *netDev, st node.Status, advisory string, p netnsPublished) {
 	t.Helper()
 	docs := strings.Join(st.Documents, " ")
 	if !strings.Contains(" "+docs+" ", " "+advisory+" ") || !strings.Contains(" "+docs+" ", " release/"+netnsRelease+" ") {
@@ -267,8 +275,8 @@ func (f *netFleet) checkDevice(t *testing.T, d *netDev, st node.Status, advisory
 	}
 }
 
-// liveStatus asks a running node for its status over its control socket.
-func liveStatus(dir string) (node.Status, error) {
+// netnsLiveStatus asks a running node for its status over its control socket.
+func netnsLiveStatus(dir string) (node.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return node.NewControlClient(dir).Status(ctx)
@@ -294,7 +302,7 @@ func (f *netFleet) bytesBy(st node.Status) string {
 
 // report logs each device's install time and sources, and every host's drop
 // counter, and fails if some host dropped nothing (the loss was not real).
-func (f *netFleet) report(t *testing.T, sts map[string]node.Status, p published) {
+func (f *netFleet) report(t *testing.T, sts map[string]node.Status, p netnsPublished) {
 	t.Helper()
 	var last time.Duration
 	for _, d := range f.devs {
@@ -308,13 +316,13 @@ func (f *netFleet) report(t *testing.T, sts map[string]node.Status, p published)
 			last = dt
 		}
 		peers := -1
-		if live, err := liveStatus(d.dir); err == nil {
+		if live, err := netnsLiveStatus(d.dir); err == nil {
 			peers = live.Peers
 		}
 		t.Logf("%s (%s, bootstrap %v): installed after %.2fs, %d peers, %d blocks fetched, %d duplicates, from: %s",
 			d.host.Name, d.host.Addr, d.boot, dt.Seconds(), peers, r.Fetch.BlocksFetched, r.Fetch.DupBlocks, f.bytesBy(st))
 	}
-	if sst, err := liveStatus(f.seedDir); err == nil {
+	if sst, err := netnsLiveStatus(f.seedDir); err == nil {
 		t.Logf("seed: %d peers, uploaded %.1fMiB in %d blocks (%.2fx the release)", sst.Peers,
 			float64(sst.Bitswap.DataSent)/(1<<20), sst.Bitswap.BlocksSent, float64(sst.Bitswap.DataSent)/float64(p.Size))
 	}
@@ -400,7 +408,7 @@ func TestNetnsPartitionHeals(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r := st.Releases[netnsRelease]; r != nil || strings.Contains(strings.Join(st.Documents, " "), "release/") {
-			t.Fatalf("%s, cut off from the seed, has the release (%s): the partition leaks", d.host.Name, describeRelease(st))
+			t.Fatalf("%s, cut off from the seed, has the release (%s): the partition leaks", d.host.Name, netnsDescribe(st))
 		}
 	}
 

@@ -7,6 +7,7 @@ package fsutil
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -35,12 +36,25 @@ func WriteNew(path string, data []byte, mode os.FileMode) error {
 // WriteAtomic replaces path with data through a temporary file in the same
 // directory and a rename.
 func WriteAtomic(path string, data []byte, mode os.FileMode) error {
+	return WriteAtomicFunc(path, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomicFunc replaces path with what write writes, through a temporary
+// file in the same directory, fsync and a rename: readers see the old file
+// or the whole new one, never a part. If write fails, path is untouched.
+func WriteAtomicFunc(path string, mode os.FileMode, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	_, werr := tmp.Write(data)
+	werr := write(tmp)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), mode)); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

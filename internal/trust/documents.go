@@ -387,47 +387,9 @@ func Open(data []byte, root Root, decodeCSAF AdvisoryDecoder) (Document, error) 
 	if _, err := root.threshold(signers, reasons, role, ""); err != nil {
 		return Document{}, err
 	}
-	doc := Document{Envelope: env}
-	switch env.PayloadType {
-	case TypeRelease:
-		var r Release
-		if err := decodeStrict(env.Payload, &r); err != nil {
-			return Document{}, err
-		}
-		if err := r.Validate(); err != nil {
-			return Document{}, err
-		}
-		doc.Release = &r
-	case TypeCSAF:
-		if decodeCSAF == nil {
-			return Document{}, fmt.Errorf("%w: no CSAF decoder", ErrPayloadType)
-		}
-		a, err := decodeCSAF(env.Payload)
-		if err != nil {
-			return Document{}, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
-		}
-		if err := a.Validate(); err != nil {
-			return Document{}, err
-		}
-		doc.Advisory = &a
-	case TypeHeartbeat:
-		var h Heartbeat
-		if err := decodeStrict(env.Payload, &h); err != nil {
-			return Document{}, err
-		}
-		if err := h.Validate(); err != nil {
-			return Document{}, err
-		}
-		doc.Heartbeat = &h
-	case TypeRecall:
-		var r Recall
-		if err := decodeStrict(env.Payload, &r); err != nil {
-			return Document{}, err
-		}
-		if err := r.Validate(); err != nil {
-			return Document{}, err
-		}
-		doc.Recall = &r
+	doc, err := decodePayload(env, decodeCSAF)
+	if err != nil {
+		return Document{}, err
 	}
 	doc.Signers, err = root.threshold(signers, reasons, role, doc.Product())
 	if err != nil {
@@ -471,4 +433,66 @@ func signJSON(typ string, v any, invalid error, keys []*PrivateKey) (Envelope, e
 		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
 	}
 	return SignWith(typ, b, keys...), nil
+}
+
+// decodePayload decodes and validates an envelope's payload by its type. It
+// does not look at signatures.
+func decodePayload(env Envelope, decodeCSAF AdvisoryDecoder) (Document, error) {
+	doc := Document{Envelope: env}
+	switch env.PayloadType {
+	case TypeRelease:
+		var r Release
+		if err := decodeStrict(env.Payload, &r); err != nil {
+			return Document{}, err
+		}
+		if err := r.Validate(); err != nil {
+			return Document{}, err
+		}
+		doc.Release = &r
+	case TypeCSAF:
+		if decodeCSAF == nil {
+			return Document{}, fmt.Errorf("%w: no CSAF decoder", ErrPayloadType)
+		}
+		a, err := decodeCSAF(env.Payload)
+		if err != nil {
+			return Document{}, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+		}
+		if err := a.Validate(); err != nil {
+			return Document{}, err
+		}
+		doc.Advisory = &a
+	case TypeHeartbeat:
+		var h Heartbeat
+		if err := decodeStrict(env.Payload, &h); err != nil {
+			return Document{}, err
+		}
+		if err := h.Validate(); err != nil {
+			return Document{}, err
+		}
+		doc.Heartbeat = &h
+	case TypeRecall:
+		var r Recall
+		if err := decodeStrict(env.Payload, &r); err != nil {
+			return Document{}, err
+		}
+		if err := r.Validate(); err != nil {
+			return Document{}, err
+		}
+		doc.Recall = &r
+	}
+	return doc, nil
+}
+
+// DecodeUnverified decodes a document WITHOUT checking any signature. It is
+// for moving documents a node already verified (export to a file whose
+// importer verifies everything); never trust what it returns.
+func DecodeUnverified(env Envelope, decodeCSAF AdvisoryDecoder) (Document, error) {
+	if env.PayloadType == TypeRoot {
+		r, err := ParseRoot(env.Payload)
+		return Document{Envelope: env, Root: &r}, err
+	}
+	if IsOwnerType(env.PayloadType) {
+		return decodeOwnerPayload(env)
+	}
+	return decodePayload(env, decodeCSAF)
 }

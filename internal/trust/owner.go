@@ -102,7 +102,18 @@ func OpenOwner(data []byte, operators []PublicKey) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	doc := Document{Envelope: env, Signers: signers}
+	doc, err := decodeOwnerPayload(env)
+	if err != nil {
+		return Document{}, err
+	}
+	doc.Signers = signers
+	return doc, nil
+}
+
+// decodeOwnerPayload decodes an owner document's payload without looking at
+// signatures.
+func decodeOwnerPayload(env Envelope) (Document, error) {
+	doc := Document{Envelope: env}
 	if env.PayloadType == TypeRoster {
 		var r Roster
 		if err := decodeStrict(env.Payload, &r); err != nil {
