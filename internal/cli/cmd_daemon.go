@@ -66,7 +66,7 @@ stop hearing it report that they cannot confirm they have the latest.`,
 }
 
 func newNodeCmd() *cobra.Command {
-	var path, upload string
+	var path, upload, download string
 	c := &cobra.Command{
 		Use:   "node --config FILE",
 		Short: "Run the device daemon",
@@ -90,6 +90,14 @@ The config file is YAML; see the README for every option.`,
 			if upload != "" {
 				cfg.MaxUploadRate = upload
 			}
+			if download != "" {
+				cfg.MaxDownloadRate = download
+			}
+			if upload != "" || download != "" {
+				if err := cfg.Check(); err != nil {
+					return err
+				}
+			}
 			n, err := node.New(cmd.Context(), cfg, node.Options{Logger: newLogger(cmd.ErrOrStderr(), cfg.LogLevel)})
 			if err != nil {
 				return err
@@ -107,5 +115,6 @@ The config file is YAML; see the README for every option.`,
 	}
 	c.Flags().StringVar(&path, "config", "", "config file (YAML)")
 	c.Flags().StringVar(&upload, "max-upload-rate", "", "cap bitswap upload, e.g. 1MiB/s (overrides the config)")
+	c.Flags().StringVar(&download, "max-download-rate", "", "cap block fetching, e.g. 2MiB/s (overrides the config)")
 	return c
 }
