@@ -14,7 +14,7 @@ const zstdCLI = "/usr/bin/zstd"
 // deltaPairs are the release pairs the delta codec is measured on.
 var deltaPairs = []struct{ name, old, new string }{
 	{"libcrypto", libcryptoOld, libcryptoNew},
-	{"ovmf", "/work/shared/testdata/binaries/ovmf/OVMF_CODE_4M.fd-deb12u1", "/work/shared/testdata/binaries/ovmf/OVMF_CODE_4M.fd-deb12u2"},
+	{"ovmf", "../../shared/testdata/binaries/ovmf/OVMF_CODE_4M.fd-deb12u1", "../../shared/testdata/binaries/ovmf/OVMF_CODE_4M.fd-deb12u2"},
 }
 
 // zstdPatchFrom runs "zstd -19 --patch-from=OLD NEW -o PATCH" and returns the

@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	libcryptoDir = "/work/shared/testdata/binaries/libcrypto/"
+	libcryptoDir = "../../shared/testdata/binaries/libcrypto/"
 	libcryptoOld = libcryptoDir + "libcrypto.so.3-3.0.20"
 	libcryptoNew = libcryptoDir + "libcrypto.so.3-3.0.22"
 	// libcryptoMaxPatch is the acceptance bound (zstd -19 --patch-from

@@ -39,6 +39,10 @@ type Product struct {
 	// Version is the version the device runs now. Once Tocsin installs a
 	// newer one, the installed version recorded in the store wins.
 	Version string `yaml:"version"`
+	// File is the image of Version on this device, if it has one: a
+	// release that carries a delta from Version is rebuilt from it instead
+	// of fetched whole. Optional; files Tocsin fetched are used too.
+	File string `yaml:"file"`
 }
 
 // Installer is the command that applies a verified file.

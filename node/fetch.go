@@ -27,7 +27,16 @@ var (
 func (n *Node) runFetch(rel trust.Release) {
 	ctx, cancel := context.WithCancel(n.ctx)
 	defer cancel()
-	stats, file, err := n.fetch(ctx, rel, cancel)
+	stats, file, err := n.fetchDelta(ctx, rel, cancel)
+	if err != nil && ctx.Err() == nil {
+		deltaErr, deltaBytes := "", stats.BytesFetched
+		if !errors.Is(err, errNoDelta) {
+			n.log.Warn("delta failed; fetching the whole release", "release", rel.ID(), "err", err)
+			deltaErr = err.Error()
+		}
+		stats, file, err = n.fetch(ctx, releaseTarget(rel), cancel)
+		stats.DeltaBytes, stats.DeltaError = deltaBytes, deltaErr
+	}
 	if n.ctx.Err() != nil {
 		return // shutting down: the record still says fetching and resumes on restart
 	}
@@ -44,18 +53,36 @@ func (n *Node) runFetch(rel trust.Release) {
 	})
 }
 
-// fetch gets every block of rel's DAG that the store lacks, level by level,
+// target is a DAG to fetch and the file it must assemble to: a release, or
+// the delta that rebuilds it.
+type target struct {
+	ID      string // for logs and errors
+	Track   string // the fetch-tracking key: the release ID
+	RootCID string
+	Size    int64
+	SHA256  string
+	Chunk   int
+	Dir     string // under <data_dir>/releases
+	Name    string
+}
+
+func releaseTarget(rel trust.Release) target {
+	return target{ID: rel.ID(), Track: rel.ID(), RootCID: rel.RootCID, Size: rel.Size, SHA256: rel.SHA256, Chunk: rel.ChunkSize,
+		Dir: rel.ID(), Name: rel.Product + "-" + rel.Version + ".bin"}
+}
+
+// fetch gets every block of t's DAG that the store lacks, level by level,
 // in the order content.PlanWants chooses; bitswap asks all connected peers
 // and takes each block from whoever has it. Then it reassembles the file
 // from the local store and checks size and SHA-256 against the manifest.
-func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.CancelFunc) (fs FetchStats, file string, err error) {
+func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (fs FetchStats, file string, err error) {
 	start := time.Now()
-	if max := n.cfg.maxReleaseSize(); rel.Size > max {
-		return fs, "", fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, rel.ID(), rel.Size, max)
+	if max := n.cfg.maxReleaseSize(); t.Size > max {
+		return fs, "", fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, t.ID, t.Size, max)
 	}
-	root, err := cid.Decode(rel.RootCID)
+	root, err := cid.Decode(t.RootCID)
 	if err != nil {
-		return fs, "", fmt.Errorf("release %s: root CID: %w", rel.ID(), err)
+		return fs, "", fmt.Errorf("release %s: root CID: %w", t.ID, err)
 	}
 	var dup0, dupB0 uint64
 	if s, err := n.bs.Stat(); err == nil {
@@ -63,9 +90,9 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.Canc
 	}
 	// Bytes a DAG of this size can hold, with generous room for
 	// intermediate nodes; more than this is an endless-data attack.
-	limit := rel.Size + rel.Size/8 + 1<<20
-	track := n.trackFetch(rel.ID(), cancel)
-	defer func() { fs.Refetched = n.untrackFetch(rel.ID(), track) }()
+	limit := t.Size + t.Size/8 + 1<<20
+	track := n.trackFetch(t.Track, cancel)
+	defer func() { fs.Refetched = n.untrackFetch(t.Track, track) }()
 	// Present blocks are read and re-hashed: a block that rotted on disk
 	// is deleted and fetched again (resume after a crash, or a flipped
 	// bit), never assembled.
@@ -82,14 +109,14 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.Canc
 		n.mu.Unlock()
 		track.hold(level, want)
 		fs.BlocksPresent += len(level) - len(want)
-		err := n.getBlocks(ctx, want, rel.ChunkSize, func(size int) error {
+		err := n.getBlocks(ctx, want, t.Chunk, func(size int) error {
 			fs.BlocksFetched++
 			fs.BytesFetched += int64(size)
 			if fs.BytesFetched > limit {
-				return fmt.Errorf("%w: %s sent more than %d bytes", ErrTooLarge, rel.ID(), limit)
+				return fmt.Errorf("%w: %s sent more than %d bytes", ErrTooLarge, t.ID, limit)
 			}
 			if fs.BlocksFetched%16 == 0 {
-				n.progressUpdate(rel.ID(), fs)
+				n.progressUpdate(t.Track, fs)
 			}
 			return nil
 		})
@@ -117,7 +144,7 @@ func (n *Node) fetch(ctx context.Context, rel trust.Release, cancel context.Canc
 		fs.DupBlocks, fs.DupBytes = s.DupBlksReceived-dup0, s.DupDataReceived-dupB0
 	}
 	fs.BytesByPeer = n.bytesByPeer()
-	file, err = n.assemble(ctx, rel, root)
+	file, err = n.assemble(ctx, t, root)
 	fs.DurationSeconds = time.Since(start).Seconds()
 	return fs, file, err
 }
@@ -243,12 +270,12 @@ func (n *Node) bytesByPeer() map[string]int64 {
 // assemble writes the release file from the local store into
 // <data>/releases/<id>/ and checks it against the manifest. Nothing
 // unverified ever has the final name.
-func (n *Node) assemble(ctx context.Context, rel trust.Release, root cid.Cid) (string, error) {
-	dir := filepath.Join(n.cfg.Resolve(n.cfg.DataDir), "releases", rel.ID())
+func (n *Node) assemble(ctx context.Context, t target, root cid.Cid) (string, error) {
+	dir := filepath.Join(n.cfg.Resolve(n.cfg.DataDir), "releases", t.Dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create release dir: %w", err)
 	}
-	final := filepath.Join(dir, rel.Product+"-"+rel.Version+".bin")
+	final := filepath.Join(dir, t.Name)
 	tmp, err := os.CreateTemp(dir, ".partial-*")
 	if err != nil {
 		return "", fmt.Errorf("create file: %w", err)
@@ -266,8 +293,8 @@ func (n *Node) assemble(ctx context.Context, rel trust.Release, root cid.Cid) (s
 	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("close file: %w", err)
 	}
-	if size != rel.Size || sum != rel.SHA256 {
-		return "", fmt.Errorf("%w: %s: got %d bytes sha256 %s, want %d bytes sha256 %s", ErrMismatch, rel.ID(), size, sum[:16], rel.Size, rel.SHA256[:16])
+	if size != t.Size || sum != t.SHA256 {
+		return "", fmt.Errorf("%w: %s: got %d bytes sha256 %s, want %d bytes sha256 %s", ErrMismatch, t.ID, size, sum[:16], t.Size, t.SHA256[:16])
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("move verified file: %w", err)

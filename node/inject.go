@@ -37,20 +37,33 @@ func (n *Node) Announce(ctx context.Context, data []byte) (trust.Document, error
 // describes: same root CID, size and SHA-256. The file is read twice; a file
 // that changes between the reads is caught by the second check.
 func (n *Node) ImportRelease(ctx context.Context, path string, rel trust.Release) error {
+	return n.importChecked(ctx, path, rel.ChunkSize, releaseTarget(rel))
+}
+
+// ImportDelta imports the patch file of rel's delta the same way.
+func (n *Node) ImportDelta(ctx context.Context, path string, rel trust.Release) error {
+	if rel.Delta == nil {
+		return fmt.Errorf("release %s has no delta", rel.ID())
+	}
+	d := rel.Delta
+	return n.importChecked(ctx, path, rel.ChunkSize, target{ID: rel.ID() + " delta", RootCID: d.RootCID, Size: d.Size, SHA256: d.SHA256})
+}
+
+func (n *Node) importChecked(ctx context.Context, path string, chunk int, t target) error {
 	check := func(imp content.Imported) error {
-		if imp.Root.String() != rel.RootCID || imp.Size != rel.Size || imp.SHA256 != rel.SHA256 {
-			return fmt.Errorf("file %s does not match the signed manifest of %s (root %s, want %s)", path, rel.ID(), imp.Root, rel.RootCID)
+		if imp.Root.String() != t.RootCID || imp.Size != t.Size || imp.SHA256 != t.SHA256 {
+			return fmt.Errorf("file %s does not match the signed manifest of %s (root %s, want %s)", path, t.ID, imp.Root, t.RootCID)
 		}
 		return nil
 	}
-	dry, err := n.importFile(ctx, path, rel.ChunkSize, content.Discard())
+	dry, err := n.importFile(ctx, path, chunk, content.Discard())
 	if err != nil {
 		return err
 	}
 	if err := check(dry); err != nil {
 		return err
 	}
-	imp, err := n.importFile(ctx, path, rel.ChunkSize, merkledag.NewDAGService(n.bserv))
+	imp, err := n.importFile(ctx, path, chunk, merkledag.NewDAGService(n.bserv))
 	if err != nil {
 		return err
 	}

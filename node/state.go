@@ -63,6 +63,13 @@ type FetchStats struct {
 	Refetched       int              `json:"refetched_blocks"`
 	BytesByPeer     map[string]int64 `json:"bytes_by_peer,omitempty"`
 	DurationSeconds float64          `json:"duration_seconds"`
+	// Delta is true when the release was rebuilt from a delta (then
+	// BytesFetched counts the delta's blocks). DeltaBytes and DeltaError
+	// describe a delta that was tried and failed before the whole release
+	// was fetched.
+	Delta      bool   `json:"delta,omitempty"`
+	DeltaBytes int64  `json:"delta_bytes,omitempty"`
+	DeltaError string `json:"delta_error,omitempty"`
 }
 
 // saveProgress persists a release's state durably. Called with n.mu held.

@@ -20,6 +20,8 @@ type PublishRequest struct {
 	ChunkSize int             `json:"chunk_size"`
 	Release   json.RawMessage `json:"release"`
 	Advisory  json.RawMessage `json:"advisory"`
+	// DeltaFile is the patch named in the manifest's delta, if any.
+	DeltaFile string `json:"delta_file,omitempty"`
 }
 
 // Result describes a published release.
@@ -83,6 +85,14 @@ func (cs *controlServer) do(ctx context.Context, req PublishRequest) (Result, er
 	}
 	if err := cs.n.ImportRelease(ctx, req.File, *rel); err != nil {
 		return Result{}, err
+	}
+	if rel.Delta != nil {
+		if req.DeltaFile == "" {
+			return Result{}, fmt.Errorf("the manifest names a delta from %s but no delta file was handed over", rel.Delta.From)
+		}
+		if err := cs.n.ImportDelta(ctx, req.DeltaFile, *rel); err != nil {
+			return Result{}, fmt.Errorf("delta: %w", err)
+		}
 	}
 	if _, err := cs.n.Announce(ctx, req.Release); err != nil {
 		return Result{}, err

@@ -1,7 +1,10 @@
 package seed
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/progress"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
@@ -44,6 +48,12 @@ type Publication struct {
 	CVEs       []string
 	Deadline   time.Time
 	Publisher  string // CSAF publisher name; default csaf.DefaultPublisherName
+
+	// DeltaFrom is the file of the previous version DeltaFromVersion: when
+	// set, a delta from it is published with the release, so devices
+	// running that version fetch a patch instead of the whole file.
+	DeltaFrom        string
+	DeltaFromVersion string
 
 	// StartSeed, if no seed runs on SeedDir, starts one in the background
 	// (the same binary, `tocsin seed`) trusting RootPath, with these listen
@@ -105,6 +115,12 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 	rel := trust.Release{Product: p.Product, Version: p.Version, RootCID: imp.Root.String(), Size: imp.Size,
 		SHA256: imp.SHA256, ChunkSize: p.ChunkSize, Published: now, Seq: p.Seq, Hardware: p.Hardware,
 		AppliesTo: p.AppliesTo, Expires: now.Add(p.ValidFor)}
+	var deltaFile string
+	if p.DeltaFrom != "" {
+		if rel.Delta, deltaFile, err = makeDelta(ctx, p, file); err != nil {
+			return Result{}, err
+		}
+	}
 	relEnv, err := trust.SignRelease(rel, key)
 	if err != nil {
 		return Result{}, err
@@ -134,7 +150,7 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return c.Publish(ctx, PublishRequest{File: file, ChunkSize: p.ChunkSize, Release: relEnv.Marshal(), Advisory: advEnv.Marshal()})
+	return c.Publish(ctx, PublishRequest{File: file, ChunkSize: p.ChunkSize, Release: relEnv.Marshal(), Advisory: advEnv.Marshal(), DeltaFile: deltaFile})
 }
 
 // Recall signs a withdrawal of product@version with the release key and
@@ -200,4 +216,42 @@ func startBackgroundSeed(ctx context.Context, p Publication) error {
 		}
 	}
 	return fmt.Errorf("started seed (pid %d) but it did not answer within 60s; see %s", cmd.Process.Pid, filepath.Join(p.SeedDir, "seed.log"))
+}
+
+// makeDelta writes the patch from p.DeltaFrom to the new file into the
+// seed's data dir and describes it for the manifest.
+func makeDelta(ctx context.Context, p Publication, newFile string) (*trust.Delta, string, error) {
+	if err := trust.CheckVersion(p.DeltaFromVersion); err != nil {
+		return nil, "", fmt.Errorf("--delta-from-version: %w", err)
+	}
+	oldData, err := os.ReadFile(p.DeltaFrom)
+	if err != nil {
+		return nil, "", fmt.Errorf("delta: %w", err)
+	}
+	newData, err := os.ReadFile(newFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("delta: %w", err)
+	}
+	patch, err := content.MakeDelta(oldData, newData)
+	if err != nil {
+		return nil, "", err
+	}
+	dir := filepath.Join(p.SeedDir, "deltas")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("delta: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, p.Product+"-"+p.DeltaFromVersion+"-to-"+p.Version+".tdzp"))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := fsutil.WriteAtomic(path, patch, 0o600); err != nil {
+		return nil, "", err
+	}
+	imp, err := content.Import(ctx, content.Discard(), bytes.NewReader(patch), p.ChunkSize)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(oldData)
+	return &trust.Delta{From: p.DeltaFromVersion, FromSHA256: hex.EncodeToString(sum[:]), RootCID: imp.Root.String(),
+		Size: imp.Size, SHA256: imp.SHA256}, path, nil
 }

@@ -118,8 +118,8 @@ func TestDeltaMakeApplyCommands(t *testing.T) {
 
 func TestDeltaLibcryptoCommand(t *testing.T) {
 	const (
-		oldPath = "/work/shared/testdata/binaries/libcrypto/libcrypto.so.3-3.0.20"
-		newPath = "/work/shared/testdata/binaries/libcrypto/libcrypto.so.3-3.0.22"
+		oldPath = "../../../shared/testdata/binaries/libcrypto/libcrypto.so.3-3.0.20"
+		newPath = "../../../shared/testdata/binaries/libcrypto/libcrypto.so.3-3.0.22"
 	)
 	newData, err := os.ReadFile(newPath)
 	if err != nil {

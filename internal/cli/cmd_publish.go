@@ -85,6 +85,8 @@ runs.`,
 	f.StringSliceVar(&p.Hardware, "hardware", nil, "hardware id the release is for (repeatable; default any)")
 	f.StringSliceVar(&p.AppliesTo, "applies-to", nil, `versions it may be applied to, e.g. ">=2.0 <2.4" (repeatable; default any)`)
 	f.Uint64Var(&p.Seq, "seq", 0, "sequence number (default: now in Unix milliseconds)")
+	f.StringVar(&p.DeltaFrom, "delta-from", "", "the previous version's file: also publish a delta from it")
+	f.StringVar(&p.DeltaFromVersion, "delta-from-version", "", "the version --delta-from is")
 	f.DurationVar(&p.ValidFor, "valid-for", 365*24*time.Hour, "how long the manifest stays valid")
 	f.StringVar(&p.SeedDir, "seed-dir", "seed-data", "the seed's data dir")
 	f.StringVar(&chunk, "chunk-size", units.Bytes(content.DefaultChunkSize), "DAG leaf size")

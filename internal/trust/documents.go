@@ -95,6 +95,37 @@ type Release struct {
 	// Expires is when the manifest stops being valid: an expired release
 	// is neither fetched nor installed.
 	Expires time.Time `json:"expires"`
+	// Delta, if set, is a binary patch (content.MakeDelta, zstd with the
+	// old file as dictionary) from version From to this release, as its
+	// own DAG: a device running From fetches it instead of the whole file.
+	Delta *Delta `json:"delta,omitempty"`
+}
+
+// Delta is a release's patch from an earlier version.
+type Delta struct {
+	From       string `json:"from"`        // the version it applies to
+	FromSHA256 string `json:"from_sha256"` // that version's file
+	RootCID    string `json:"root_cid"`    // the patch's DAG
+	Size       int64  `json:"size"`
+	SHA256     string `json:"sha256"` // of the patch
+}
+
+func (d *Delta) validate() error {
+	if d == nil {
+		return nil
+	}
+	if err := CheckVersion(d.From); err != nil {
+		return fmt.Errorf("%w: delta: %w", ErrInvalidDocument, err)
+	}
+	for _, h := range []string{d.FromSHA256, d.SHA256} {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			return fmt.Errorf("%w: delta sha256 %q", ErrInvalidDocument, h)
+		}
+	}
+	if d.RootCID == "" || d.Size <= 0 {
+		return fmt.Errorf("%w: delta has no root CID or size", ErrInvalidDocument)
+	}
+	return nil
 }
 
 // ID is the release's identifier, "<product>@<version>".
@@ -121,6 +152,9 @@ func (r Release) Validate() error {
 		return fmt.Errorf("%w: release %s has no expiry", ErrInvalidDocument, r.ID())
 	case len(r.Hardware) > 64 || len(r.AppliesTo) > 64:
 		return fmt.Errorf("%w: release %s lists more than 64 hardware ids or version constraints", ErrInvalidDocument, r.ID())
+	}
+	if err := r.Delta.validate(); err != nil {
+		return err
 	}
 	for _, hw := range r.Hardware {
 		if !reProduct.MatchString(hw) {
