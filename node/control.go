@@ -61,6 +61,7 @@ func (n *Node) ServeControl(extra func(*http.ServeMux)) (*Control, error) {
 	mux.HandleFunc("POST /v1/announce", n.serveAnnounce)
 	mux.HandleFunc("POST /v1/import", n.serveImport)
 	mux.HandleFunc("POST /v1/export", n.serveExport)
+	mux.Handle("GET /metrics", n.MetricsHandler())
 	if extra != nil {
 		extra(mux)
 	}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +59,9 @@ func TestReliabilityInstallerFailures(t *testing.T) {
 		{"installer crashes with SIGSEGV", `echo flashing; kill -SEGV $$`, 30 * time.Second, "signal: segmentation fault", 20 * time.Second},
 		// The installer hangs (a flash that never completes, a prompt):
 		// its timeout must end it, including the child it is waiting for.
-		{"installer hangs past its timeout", `echo flashing; sleep 120; echo done`, 2 * time.Second, "timed out after 2s", 15 * time.Second},
+		// The child's pid is written to $0.child so that the test can
+		// check it is gone, and end it itself if the node did not.
+		{"installer hangs past its timeout", `echo flashing; sleep 120 & echo $! > "$0.child"; wait; echo done`, 2 * time.Second, "timed out after 2s", 15 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,6 +81,10 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1, min_failures: 1}
 					cfg.Installer.Timeout = c.timeout
 				})
 			}
+			// Registered after the nodes, so it runs before they are closed:
+			// a hung installer child the node failed to end would keep
+			// Close waiting for it.
+			t.Cleanup(func() { killChildren(dir) })
 			waitMesh(t, f.devs[3])
 			version, wave0, wave1 := splitWaves(t, f.devs, "2.0", []float64{0.5, 1.0})
 			published := time.Now()
@@ -101,6 +109,17 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1, min_failures: 1}
 				}
 				if installedFile(d) {
 					t.Error("installed.bin exists after a failed install")
+				}
+			}
+			// A timed-out installer is ended with everything it started.
+			orphans := 0
+			if pids, _ := filepath.Glob(filepath.Join(dir, "runs-*.child")); len(pids) > 0 {
+				time.Sleep(500 * time.Millisecond)
+				for _, p := range pids {
+					if pid := readPid(p); pid > 0 && syscall.Kill(pid, 0) == nil {
+						orphans++
+						t.Errorf("the installer's child process %d still runs after the installer timed out", pid)
+					}
 				}
 			}
 			// The failure reaches the fleet and halts the rollout.
@@ -148,8 +167,27 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1, min_failures: 1}
 					}
 				}
 			}
-			t.Logf("reliability: injected=%d failed_reported=%d rolled_back=%d installer_runs=%d wave1_held=%d report_s=%.1f",
-				len(wave0), len(wave0), rollbacks, runsTotal, len(wave1), slowest.Seconds())
+			t.Logf("reliability: injected=%d failed_reported=%d rolled_back=%d installer_runs=%d wave1_held=%d orphans=%d report_s=%.1f",
+				len(wave0), len(wave0), rollbacks, runsTotal, len(wave1), orphans, slowest.Seconds())
 		})
+	}
+}
+
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// killChildren ends the processes whose pids the hung installers wrote.
+func killChildren(dir string) {
+	pids, _ := filepath.Glob(filepath.Join(dir, "*.child"))
+	for _, p := range pids {
+		if pid := readPid(p); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }

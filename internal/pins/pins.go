@@ -10,7 +10,6 @@ import (
 	_ "github.com/gocsaf/csaf/v3/csaf"
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/libp2p/go-libp2p-pubsub"
-	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/santhosh-tekuri/jsonschema/v6"
 	_ "github.com/theupdateframework/go-tuf/v2/metadata"
 	_ "gonum.org/v1/plot"
