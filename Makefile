@@ -5,7 +5,10 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/tocsin-iiot/tocsin/internal/cli.version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt-check clean
+.PHONY: all build demo test test-short vet fmt-check clean install
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 all: build
 
@@ -26,6 +29,15 @@ test: fmt-check vet ## every test; under 10 minutes on 2 cores
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+install: build ## install the binary, the systemd unit and shell completions (as root)
+	install -D -m 0755 bin/tocsin $(DESTDIR)$(PREFIX)/bin/tocsin
+	install -D -m 0644 packaging/tocsin.service $(DESTDIR)/etc/systemd/system/tocsin.service
+	install -d -m 0755 $(DESTDIR)/etc/tocsin
+	install -d -m 0755 $(DESTDIR)/usr/share/bash-completion/completions $(DESTDIR)/usr/share/zsh/vendor-completions
+	bin/tocsin completion bash > $(DESTDIR)/usr/share/bash-completion/completions/tocsin
+	bin/tocsin completion zsh > $(DESTDIR)/usr/share/zsh/vendor-completions/_tocsin
+	@echo "installed; next: useradd --system tocsin; tocsin config init -o /etc/tocsin/node.yaml; systemctl enable --now tocsin"
 
 clean:
 	rm -rf bin

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -195,6 +198,9 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c.dir = abs
+	if err := c.applyEnv(os.Environ()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -373,4 +379,75 @@ func (c *Config) LoadTrustRoot() (*trust.State, error) {
 		return nil, fmt.Errorf("%w: trust_root %s: %w", ErrConfig, c.TrustRoot, err)
 	}
 	return st, nil
+}
+
+// applyEnv overrides top-level options from TOCSIN_<OPTION> variables
+// (upper-case YAML names; lists comma-separated).
+func (c *Config) applyEnv(env []string) error {
+	v := reflect.ValueOf(c).Elem()
+	fields := map[string]reflect.Value{}
+	for i := 0; i < v.NumField(); i++ {
+		tag := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			fields["TOCSIN_"+strings.ToUpper(tag)] = v.Field(i)
+		}
+	}
+	for _, kv := range env {
+		k, val, _ := strings.Cut(kv, "=")
+		f, ok := fields[k]
+		if !ok {
+			continue
+		}
+		var err error
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(val)
+		case reflect.Bool:
+			var b bool
+			b, err = strconv.ParseBool(val)
+			f.SetBool(b)
+		case reflect.Int, reflect.Int64:
+			if f.Type() == reflect.TypeOf(time.Duration(0)) {
+				var d time.Duration
+				d, err = time.ParseDuration(val)
+				f.SetInt(int64(d))
+			} else {
+				var n int64
+				n, err = strconv.ParseInt(val, 10, 64)
+				f.SetInt(n)
+			}
+		case reflect.Slice:
+			if f.Type().Elem().Kind() != reflect.String {
+				return fmt.Errorf("%w: %s cannot be set from the environment", ErrConfig, k)
+			}
+			var parts []string
+			for _, p := range strings.Split(val, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					parts = append(parts, p)
+				}
+			}
+			f.Set(reflect.ValueOf(parts))
+		default:
+			return fmt.Errorf("%w: %s cannot be set from the environment", ErrConfig, k)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s=%q: %w", ErrConfig, k, val, err)
+		}
+	}
+	return nil
+}
+
+// MissingFiles lists the files the config names that do not exist, for
+// `tocsin config check` (the node itself fails on them at start).
+func (c *Config) MissingFiles() []string {
+	var out []string
+	for _, p := range []string{c.TrustRoot, c.Policy, c.Roster, c.PrivateNetwork, c.IdentityKey, c.Seed.HeartbeatKey} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(c.Resolve(p)); err != nil {
+			out = append(out, c.Resolve(p))
+		}
+	}
+	return out
 }
