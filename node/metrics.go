@@ -26,7 +26,7 @@ var (
 		"Releases on this device by IEC 62443-2-3 lifecycle state.", []string{"state"}, nil)
 	mFleet = prometheus.NewDesc("tocsin_fleet_devices",
 		"Devices of the fleet (from their status reports) by release and lifecycle state.", []string{"release", "state"}, nil)
-	mPeers = prometheus.NewDesc("tocsin_peers", "Connected peers.", nil, nil)
+	mPeers   = prometheus.NewDesc("tocsin_peers", "Connected peers.", nil, nil)
 	mRefused = prometheus.NewDesc("tocsin_connections_refused_total",
 		"Connections and dials the admission gater refused.", nil, nil)
 	mCorrupt = prometheus.NewDesc("tocsin_store_corrupt_blocks_total",
