@@ -30,7 +30,14 @@ advisory to its seed node; devices gossip the advisory, fetch the release from
 each other over bitswap, verify it and install it under the asset owner's policy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if logFormat != "text" && logFormat != "json" {
+				return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
+			}
+			return nil
+		},
 	}
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "daemon log format: text or json")
 	cmds := make([]*cobra.Command, 0, len(ctors))
 	for _, c := range ctors {
 		cmds = append(cmds, c())
