@@ -105,4 +105,3 @@ func (c *slogCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
 }
 
 func (c *slogCore) Sync() error { return nil }
-
