@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/tocsin-iiot/tocsin/internal/cli.version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt-check clean install
+.PHONY: all build demo test test-short vet fmt-check clean install bench
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -29,6 +29,10 @@ test: fmt-check vet ## every test; under 10 minutes on 2 cores
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+bench: ## benchmarks with ratios to a baseline measured in the same run (delta vs zstd CLI, single link vs net/http TLS)
+	$(GO) test -run '^$$' -bench 'DeltaVsZstdCLI' -benchtime 1x ./content
+	$(GO) test -run '^$$' -bench 'SingleLink' -benchtime 1x -timeout 20m ./node
 
 install: build ## install the binary, the systemd unit and shell completions (as root)
 	install -D -m 0755 bin/tocsin $(DESTDIR)$(PREFIX)/bin/tocsin
