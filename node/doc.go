@@ -10,9 +10,24 @@
 // fetch the DAG from whichever peers have blocks, reassemble and check the
 // SHA-256, run the installer, record the result.
 //
-// Files: config.go (the YAML config and its documented defaults), node.go
-// (wiring and lifecycle), gossip.go (validation and document intake),
-// fetch.go, install.go, state.go (persistent records and status.json).
+// Files:
+//   - config.go, config_example.go: the YAML config, its documented
+//     defaults, environment overrides, and the example `config init` writes.
+//   - node.go: wiring and shutdown (the one place the node is put together).
+//   - gossip.go: validation, document intake against the trusted state
+//     (trust.State), roots and revocation, the catch-up catalog.
+//   - run.go: the evaluate loop (policy.Next, OnRecall), sync and freshness.
+//   - lifecycle.go: the asset owner's lifecycle per release (policy.Authorise,
+//     InstallGate), each transition recorded in the audit log first.
+//   - fetch.go, delta.go: fetching DAGs level by level with the stall
+//     watchdog and rate cap; rebuilding a release from its delta.
+//   - install.go: installer, health check and rollback hooks.
+//   - report.go: signed status reports, the fleet view, wave statistics.
+//   - admission.go: the roster-driven connection gater, mDNS.
+//   - airgap.go: CAR export and verified import.
+//   - heartbeat.go: the seed's signed heartbeat.
+//   - control.go, metrics.go: the unix control socket and Prometheus metrics.
+//   - state.go: persistent records and status.json.
 //
 // What may not live here: decisions. Whether to fetch or install, in what
 // order to want blocks, which peer the seed serves — those are in policy and
