@@ -152,7 +152,10 @@ func Links(b blocks.Block) ([]cid.Cid, error) {
 // Assemble writes the file under root, read from bs only, to w and returns
 // its size and hex SHA-256. Every block is re-verified as it is read.
 func Assemble(ctx context.Context, bs blockstore.Blockstore, root cid.Cid, w io.Writer) (int64, string, error) {
-	dag := DAGService(&readVerifier{Blockstore: bs})
+	if _, verifies := bs.(*VerifyingBlockstore); !verifies { // it re-hashes on Get already
+		bs = &readVerifier{Blockstore: bs}
+	}
+	dag := DAGService(bs)
 	nd, err := dag.Get(ctx, root)
 	if err != nil {
 		return 0, "", fmt.Errorf("read root %s: %w", root, err)

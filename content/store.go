@@ -59,7 +59,10 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		WithNumLevelZeroTablesStall(8).
 		WithNumCompactors(2).
 		WithLoggingLevel(badger.ERROR).
-		WithSyncWrites(false)
+		WithSyncWrites(false).
+		// Blocks (up to 2 MiB) go to the value log, an append-only file,
+		// not into the LSM tree: bulk writes without compaction storms.
+		WithValueThreshold(4 << 10)
 	d, err := badger4.NewDatastore(filepath.Clean(dir), &opts)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
