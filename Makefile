@@ -27,6 +27,10 @@ fmt-check:
 test: fmt-check vet ## every test; under 10 minutes on 2 cores
 	$(GO) test -count=1 -timeout 15m ./...
 
+.PHONY: reliability
+reliability: ## issue 9: faults, attacks, bad input against real nodes; a table, then "reliability: N checks, F failed" (about 15 min on 2 cores; root for netns and mounts)
+	$(GO) run ./internal/reliability $(RELIABILITY_FLAGS)
+
 test-short:
 	$(GO) test -short -count=1 ./...
 

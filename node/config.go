@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -82,6 +83,22 @@ type Seed struct {
 	// HeartbeatTTL is how long a heartbeat stays valid: a device that hears
 	// none for this long reports "stale". Default 15m.
 	HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
+}
+
+// APIConfig is the node's HTTP API and operator dashboard (Node.ServeAPI).
+type APIConfig struct {
+	// Listen is host:port, e.g. 127.0.0.1:8480; empty: no API. Reads from
+	// other machines need the token.
+	Listen string `yaml:"listen"`
+	// TokenFile holds the token every action needs (Authorization:
+	// Bearer). Created, mode 0600, with a random token when missing.
+	// Default <data_dir>/api.token.
+	TokenFile string `yaml:"token_file"`
+	// OperatorKey is the local operator's signing key: the API signs
+	// decisions with it for requests that carry the token. It must be one
+	// of the owner policy's operator_keys. Empty: only decisions signed
+	// elsewhere are accepted.
+	OperatorKey string `yaml:"operator_key"`
 }
 
 // Config is a node's configuration file. Relative paths are relative to the
@@ -176,6 +193,8 @@ type Config struct {
 	Seed Seed `yaml:"seed"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
+	// API serves the HTTP API and the operator dashboard (node/api.go).
+	API APIConfig `yaml:"api"`
 
 	dir string // directory of the config file
 }
@@ -232,6 +251,11 @@ func (c *Config) Check() error {
 	if c.Hardware != "" {
 		if err := trust.CheckProduct(c.Hardware); err != nil {
 			return fmt.Errorf("%w: hardware: %w", ErrConfig, err)
+		}
+	}
+	if c.API.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+			return fmt.Errorf("%w: api.listen %q: want host:port, e.g. 127.0.0.1:8480", ErrConfig, c.API.Listen)
 		}
 	}
 	if c.Seed.HeartbeatInterval <= 0 {

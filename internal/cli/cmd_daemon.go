@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/node"
 	"github.com/tocsin-iiot/tocsin/seed"
 )
@@ -22,6 +24,7 @@ func printAddrs(cmd *cobra.Command, n *node.Node) {
 func newSeedCmd() *cobra.Command {
 	var cfg node.Config
 	var superSeed time.Duration
+	var recallKey string
 	c := &cobra.Command{
 		Use:   "seed --data DIR --trust-root root.json [--listen MULTIADDR]...",
 		Short: "Run the supplier's seed node",
@@ -46,8 +49,16 @@ stop hearing it report that they cannot confirm they have the latest.`,
 			if err != nil {
 				return err
 			}
+			api, err := startAPI(cmd, s.Node, &cfg, recallKey)
+			if err != nil {
+				s.Close()
+				return err
+			}
 			printAddrs(cmd, s.Node)
 			<-cmd.Context().Done()
+			if api != nil {
+				api.Close()
+			}
 			return s.Close()
 		},
 	}
@@ -62,11 +73,15 @@ stop hearing it report that they cannot confirm they have the latest.`,
 	f.StringVar(&cfg.MaxUploadRate, "max-upload-rate", "", "cap bitswap upload, e.g. 10MiB/s")
 	f.DurationVar(&superSeed, "super-seed-interval", 2*time.Second, "super-seeding: one more peer per block per interval (0 = off)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.API.Listen, "api", "", "serve the HTTP API and dashboard on ADDR, e.g. 127.0.0.1:8480")
+	f.StringVar(&cfg.API.TokenFile, "api-token-file", "", "API token file, created (0600) if missing (default DIR/api.token)")
+	f.StringVar(&recallKey, "recall-key", "", "release-role key: the API signs recalls with it")
 	return c
 }
 
 func newNodeCmd() *cobra.Command {
 	var path, upload, download string
+	var api node.APIConfig
 	c := &cobra.Command{
 		Use:   "node --config FILE",
 		Short: "Run the device daemon",
@@ -93,7 +108,20 @@ The config file is YAML; see the README for every option.`,
 			if download != "" {
 				cfg.MaxDownloadRate = download
 			}
-			if upload != "" || download != "" {
+			if api.Listen != "" {
+				cfg.API.Listen = api.Listen
+			}
+			if api.TokenFile != "" { // flags are relative to the working directory
+				if cfg.API.TokenFile, err = filepath.Abs(api.TokenFile); err != nil {
+					return err
+				}
+			}
+			if api.OperatorKey != "" {
+				if cfg.API.OperatorKey, err = filepath.Abs(api.OperatorKey); err != nil {
+					return err
+				}
+			}
+			if upload != "" || download != "" || api.Listen != "" {
 				if err := cfg.Check(); err != nil {
 					return err
 				}
@@ -107,8 +135,17 @@ The config file is YAML; see the README for every option.`,
 				n.Close()
 				return err
 			}
+			srv, err := startAPI(cmd, n, cfg, "")
+			if err != nil {
+				ctl.Close()
+				n.Close()
+				return err
+			}
 			printAddrs(cmd, n)
 			<-cmd.Context().Done()
+			if srv != nil {
+				srv.Close()
+			}
 			ctl.Close()
 			return n.Close()
 		},
@@ -116,5 +153,48 @@ The config file is YAML; see the README for every option.`,
 	c.Flags().StringVar(&path, "config", "", "config file (YAML)")
 	c.Flags().StringVar(&upload, "max-upload-rate", "", "cap bitswap upload, e.g. 1MiB/s (overrides the config)")
 	c.Flags().StringVar(&download, "max-download-rate", "", "cap block fetching, e.g. 2MiB/s (overrides the config)")
+	c.Flags().StringVar(&api.Listen, "api", "", "serve the HTTP API and dashboard on ADDR, e.g. 127.0.0.1:8480 (overrides api.listen)")
+	c.Flags().StringVar(&api.TokenFile, "api-token-file", "", "API token file, created (0600) if missing (overrides api.token_file; default <data_dir>/api.token)")
+	c.Flags().StringVar(&api.OperatorKey, "operator-key", "", "the local operator's key: the API signs decisions with it (overrides api.operator_key)")
 	return c
+}
+
+// startAPI serves the node's HTTP API and dashboard when cfg.API.Listen is
+// set (nil otherwise), and prints its address. releaseKey (seeds only) lets
+// the API sign recalls.
+func startAPI(cmd *cobra.Command, n *node.Node, cfg *node.Config, releaseKey string) (*node.API, error) {
+	if cfg.API.Listen == "" {
+		return nil, nil
+	}
+	tokenFile := cfg.API.TokenFile
+	if tokenFile == "" {
+		tokenFile = filepath.Join(cfg.Resolve(cfg.DataDir), "api.token")
+	} else {
+		tokenFile = cfg.Resolve(tokenFile)
+	}
+	token, err := node.LoadOrCreateAPIToken(tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	var opts []node.APIOption
+	if cfg.API.OperatorKey != "" {
+		k, err := trust.LoadPrivateKey(cfg.Resolve(cfg.API.OperatorKey))
+		if err != nil {
+			return nil, fmt.Errorf("%w: api.operator_key: %w", node.ErrConfig, err)
+		}
+		opts = append(opts, node.WithOperatorKey(k))
+	}
+	if releaseKey != "" {
+		k, err := trust.LoadPrivateKey(releaseKey)
+		if err != nil {
+			return nil, fmt.Errorf("--recall-key: %w", err)
+		}
+		opts = append(opts, node.WithReleaseKey(k))
+	}
+	api, err := n.ServeAPI(cfg.API.Listen, token, opts...)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "dashboard: http://%s/ (API token in %s)\n", api.Addr(), tokenFile)
+	return api, nil
 }

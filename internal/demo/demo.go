@@ -8,6 +8,7 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,9 +17,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -255,6 +259,21 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 		}
 	}
 	sum.PerNode = results
+	var served float64
+	var accepted float64
+	for i := range dirs {
+		m, err := scrapeMetrics(ctx, dirs[i])
+		if err != nil {
+			say("metrics of %s: %v", names[i], err)
+			continue
+		}
+		served += m[`tocsin_bitswap_bytes_total{direction="sent"}`]
+		if i == 0 {
+			accepted = m[`tocsin_documents_total{outcome="accepted"}`]
+		}
+	}
+	say("metrics (curl --unix-socket %s http://node/metrics): %s accepted %.0f documents; devices served %s to peers",
+		filepath.Join(dirs[0], node.SocketName), names[0], accepted, units.Bytes(int64(served)))
 	if sum.Installed != o.Nodes {
 		return sum, fmt.Errorf("%d of %d nodes did not install", o.Nodes-sum.Installed, o.Nodes)
 	}
@@ -384,4 +403,39 @@ func fileSHA(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// scrapeMetrics reads a running node's Prometheus metrics over its control
+// socket, as curl --unix-socket would.
+func scrapeMetrics(ctx context.Context, dataDir string) (map[string]float64, error) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(dataDir, node.SocketName))
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://node/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
 }
