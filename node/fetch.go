@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ipfs/boxo/blockservice"
@@ -161,16 +162,43 @@ func (n *Node) getBlocks(ctx context.Context, want []cid.Cid, chunk int, got fun
 		return n.getAll(ctx, want, got)
 	}
 	// Download cap: ask for about a second's worth of blocks at a time,
-	// once the limiter allows their (estimated) bytes.
+	// once the limiter allows their (estimated) bytes, with up to two
+	// batches in flight so a batch's round trip does not eat the budget.
+	var mu sync.Mutex
+	locked := func(size int) error { mu.Lock(); defer mu.Unlock(); return got(size) }
 	k := max(1, int(n.downLim.Limit())/max(chunk, 1))
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	slots := make(chan struct{}, 2)
 	for i := 0; i < len(want); i += k {
 		batch := want[i:min(i+k, len(want))]
 		if err := content.WaitBytes(ctx, n.downLim, len(batch)*chunk); err != nil {
+			wg.Wait()
 			return err
 		}
-		if err := n.getAll(ctx, batch, got); err != nil {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := n.getAll(ctx, batch, locked); err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		}()
+		select {
+		case err := <-errs:
+			wg.Wait()
 			return err
+		default:
 		}
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
 	}
 	return nil
 }
