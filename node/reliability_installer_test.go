@@ -45,6 +45,7 @@ func splitWaves(t *testing.T, devs []*Node, prefix string, plan []float64) (vers
 }
 
 func TestReliabilityInstallerFailures(t *testing.T) {
+	reliabilitySuite(t)
 	cases := []struct {
 		name    string
 		install string // sh -c script; $1 is the count file
@@ -116,7 +117,7 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1, min_failures: 1}
 			if pids, _ := filepath.Glob(filepath.Join(dir, "runs-*.child")); len(pids) > 0 {
 				time.Sleep(500 * time.Millisecond)
 				for _, p := range pids {
-					if pid := readPid(p); pid > 0 && syscall.Kill(pid, 0) == nil {
+					if pid := readPid(p); pid > 0 && alive(pid) {
 						orphans++
 						t.Errorf("the installer's child process %d still runs after the installer timed out", pid)
 					}
@@ -180,6 +181,22 @@ func readPid(path string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
+}
+
+// alive reports whether pid runs (a zombie, killed and waiting for a
+// parent that may never reap it, does not).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no procfs: trust kill(0)
+	}
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z'
+	}
+	return true
 }
 
 // killChildren ends the processes whose pids the hung installers wrote.
