@@ -389,7 +389,7 @@ func TestReliabilityDenseLAN(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			t.Logf("reliability: injected=0 devices=%d peers_each=15 delivered=%d/%d slowest_ms=%.0f", len(devs), got, len(devs), float64(slowest)/float64(time.Millisecond))
+			t.Logf("reliability: devices=%d peers_each=15 delivered=%d/%d slowest_ms=%.0f", len(devs), got, len(devs), float64(slowest)/float64(time.Millisecond))
 			if got != len(devs) {
 				t.Errorf("%s: %d of %d devices got the advisory by gossip within 10 s", lan, got, len(devs))
 			}

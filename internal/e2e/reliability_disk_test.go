@@ -221,7 +221,7 @@ func installedOnce(t *testing.T, installs, id string) int {
 // TestReliabilityDiskFull: the device's data dir is a 2 MiB tmpfs and an
 // 8 MiB release arrives. The node must say clearly that the disk is full
 // (and not crash), install nothing, corrupt nothing; once the file system
-// is grown to 64 MiB (and the node restarted, if it had stopped) the fetch
+// is grown to 128 MiB (and the node restarted, if it had stopped) the fetch
 // completes, resuming from what was stored, and installs once.
 func TestReliabilityDiskFull(t *testing.T) {
 	reliabilitySuite(t)
@@ -238,15 +238,22 @@ func TestReliabilityDiskFull(t *testing.T) {
 	const id = "plc-fw@2.0.0"
 	sum := f.publish(t, "2.0.0", 8<<20)
 
-	// Give the node 20 s to hit the full disk and say so.
-	died, code := exited(dev, 20*time.Second)
-	log := readFile(logPath)
+	// Give the node 20 s to hit the full disk and say so (or die).
+	exitc := make(chan struct{})
+	go func() { _ = dev.Wait(); close(exitc) }()
 	var reported string
-	if !died {
-		if st, err := netnsLiveStatus(data); err == nil && st.Releases[id] != nil {
-			reported = st.Releases[id].Error
+	died, code := false, 0
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !died && reported == ""; {
+		select {
+		case <-exitc:
+			died, code = true, dev.ProcessState.ExitCode()
+		case <-time.After(200 * time.Millisecond):
+			if st, err := netnsLiveStatus(data); err == nil && st.Releases[id] != nil {
+				reported = st.Releases[id].Error
+			}
 		}
 	}
+	log := readFile(logPath)
 	clear := strings.Contains(log+reported, "no space left on device") || strings.Contains(strings.ToLower(log+reported), "disk full") ||
 		strings.Contains(strings.ToLower(log+reported), "not enough disk space")
 	crash := crashed(log)
@@ -264,7 +271,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 	}
 
 	// Space returns.
-	mountCmd(t, "-o", "remount,size=64m", data)
+	mountCmd(t, "-o", "remount,size=128m", data)
 	recovered := time.Now()
 	restarted := 0
 	if died {

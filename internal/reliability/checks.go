@@ -34,7 +34,7 @@ var checks = []check{
 		Injected: "advisory: unknown key, tampered, unsigned, garbage", Times: "4",
 		Holds: "0 stored, 0 accepted, 0 forwarded", Quick: true},
 	{ID: "1b", Name: "attack bed: manifests, roots, heartbeats (also 2)", Pkg: "./node", Run: "^TestAttacksLeaveTrustedStateUnchanged$",
-		Injected: "unsigned/unknown/wrong-role/out-of-scope keys, threshold faking, rollback, expiry, equivocation, mix-and-match, >1MiB, garbage", Times: "18 x2 (direct+gossip)",
+		Injected: "unsigned/unknown/wrong-role/out-of-scope keys, threshold faking, rollback, expiry, equivocation, mix-and-match, >1MiB, garbage", Times: "18 (x2)",
 		Holds: "specific error each; trusted state unchanged; not forwarded", Quick: true},
 	{ID: "1c", Name: "forger graylisted (production scoring)", Pkg: "./node", Run: "^TestForgerIsGraylisted$",
 		Injected: "manifests signed by a rogue key, one peer", Times: "3",
@@ -155,7 +155,7 @@ var checks = []check{
 
 	// 11. Disks.
 	{ID: "11a", Name: "disk full", Pkg: "./internal/e2e", Run: "^TestReliabilityDiskFull$",
-		Injected: "data dir on a 2 MiB tmpfs, 8 MiB release; then grown to 64 MiB", Times: "1",
+		Injected: "data dir on a 2 MiB tmpfs, 8 MiB release; then grown to 128 MiB", Times: "1",
 		Holds: "clear error, no crash; store intact; fetch completes once space returns"},
 	{ID: "11b", Name: "read-only data dir", Pkg: "./internal/e2e", Run: "^TestReliabilityReadOnlyDataDir$",
 		Injected: "ro bind mount: at start; under a running node during a fetch", Times: "2",
