@@ -175,6 +175,8 @@ func runCheck(root, goBin string, env []string, c check, budget time.Duration, v
 		args = append(args, "-run", c.Run)
 	}
 	args = append(args, "-timeout", timeout.String(), c.Pkg)
+	corpusDir := filepath.Join(root, c.Pkg, "testdata", "fuzz", c.Fuzz)
+	corpusBefore := listDir(corpusDir)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, args...)
@@ -246,6 +248,19 @@ func runCheck(root, goBin string, env []string, c check, budget time.Duration, v
 			kv = append(kv, [2]string{"execs_per_s", strconv.Itoa(int(n / d.Seconds()))})
 		}
 		r.Figures = append(r.Figures, figure{Test: c.Fuzz, KV: append(kv, [2]string{"corpus", fuzzLast[5]})})
+	}
+	// Go 1.26's fuzz coordinator can fail a target with a bare "context
+	// deadline exceeded" when -fuzztime ends while a worker is mid-call
+	// (golang/go#75804, fixed in Go 1.27). That is no finding: no input
+	// was written. Anything else that fails a fuzz target is one.
+	if c.Fuzz != "" && werr != nil && tests[c.Fuzz] != nil && tests[c.Fuzz].action == "fail" {
+		out := strings.Join(tests[c.Fuzz].out, "\n")
+		if strings.Contains(out, "context deadline exceeded") && !strings.Contains(out, "Failing input written") &&
+			len(listDir(corpusDir)) == len(corpusBefore) {
+			tests[c.Fuzz].action = "pass"
+			werr = nil
+			r.Figures = append(r.Figures, figure{Test: c.Fuzz, KV: [][2]string{{"coordinator_deadline_race", "1"}, {"see", "golang/go#75804"}}})
+		}
 	}
 	var failed, skipped, ran []string
 	for _, name := range order {
@@ -518,6 +533,16 @@ func findGo() (string, error) {
 		return p, nil
 	}
 	return "", errors.New("go not found on PATH or in /usr/local/go/bin")
+}
+
+// listDir names the entries of dir (none if it does not exist).
+func listDir(dir string) []string {
+	es, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
