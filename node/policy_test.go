@@ -184,21 +184,7 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1, min_failures: 1}
 		})
 	}
 	waitMesh(t, f.devs[3])
-	// Pick a version whose waves split the four devices.
-	plan := []float64{0.5, 1.0}
-	var version string
-	var wave0, wave1 []*Node
-	for v := 0; v < 100 && (len(wave0) == 0 || len(wave1) == 0); v++ {
-		version = fmt.Sprintf("2.0.%d", v)
-		wave0, wave1 = nil, nil
-		for _, d := range f.devs {
-			if policy.WaveOf(d.ID().String(), "plc-fw@"+version, plan) == 0 {
-				wave0 = append(wave0, d)
-			} else {
-				wave1 = append(wave1, d)
-			}
-		}
-	}
+	version, wave0, wave1 := splitWaves(t, f.devs, "2.0", []float64{0.5, 1.0})
 	rel, _, _ := f.publish(randomBytes(t, 120<<10), version)
 	id := rel.ID()
 	for _, d := range wave0 {
@@ -251,20 +237,7 @@ rollout: {waves: [0.5, 1.0], soak: 1h, failure_threshold: 0.1}
 		f.policyDevice(o, "line", nil)
 	}
 	waitMesh(t, f.devs[3])
-	plan := []float64{0.5, 1.0}
-	var version string
-	var wave0, wave1 []*Node
-	for v := 0; v < 100 && (len(wave0) == 0 || len(wave1) == 0); v++ {
-		version = fmt.Sprintf("2.1.%d", v)
-		wave0, wave1 = nil, nil
-		for _, d := range f.devs {
-			if policy.WaveOf(d.ID().String(), "plc-fw@"+version, plan) == 0 {
-				wave0 = append(wave0, d)
-			} else {
-				wave1 = append(wave1, d)
-			}
-		}
-	}
+	version, wave0, wave1 := splitWaves(t, f.devs, "2.1", []float64{0.5, 1.0})
 	rel, _, _ := f.publish(randomBytes(t, 120<<10), version)
 	id := rel.ID()
 	for _, d := range wave0 {
