@@ -38,11 +38,11 @@ churn: {offline_fraction: 0.1, rejoin_mean: 30s}
 
 func TestParseRejects(t *testing.T) {
 	for _, in := range []string{
-		"fleet: {devcies: 10}\n",              // misspelt field
-		"engine: quantum\n",                   // unknown engine
-		"links: {seed: {up: fast}}\n",         // bad rate
-		"patch: {chunk: 4MiB}\n",              // over bitswap's block limit
-		"churn: {offline_fraction: 1.5}\n",    // not a share
+		"fleet: {devcies: 10}\n",           // misspelt field
+		"engine: quantum\n",                // unknown engine
+		"links: {seed: {up: fast}}\n",      // bad rate
+		"patch: {chunk: 4MiB}\n",           // over bitswap's block limit
+		"churn: {offline_fraction: 1.5}\n", // not a share
 		"adversaries: {sybils: {connections_factor: 4, victim: 5000}}\n",
 	} {
 		if _, err := Parse([]byte(in)); !errors.Is(err, ErrInvalid) {
