@@ -22,6 +22,10 @@ import (
 var (
 	ErrTooLarge = errors.New("release larger than allowed")
 	ErrMismatch = errors.New("reassembled file does not match the signed manifest")
+	// ErrDiskFull: the data dir has too little space for a release. The
+	// fetch is refused before any block is written, and retried with the
+	// usual backoff, so it resumes once space returns.
+	ErrDiskFull = errors.New("not enough disk space")
 	errRecalled = errors.New("release recalled")
 )
 
@@ -84,6 +88,9 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	root, err := cid.Decode(t.RootCID)
 	if err != nil {
 		return fs, "", fmt.Errorf("release %s: root CID: %w", t.ID, err)
+	}
+	if err := n.checkSpace(t); err != nil {
+		return fs, "", err
 	}
 	var dup0, dupB0 uint64
 	if s, err := n.bs.Stat(); err == nil {
@@ -148,6 +155,24 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	file, err = n.assemble(ctx, t, root)
 	fs.DurationSeconds = time.Since(start).Seconds()
 	return fs, file, err
+}
+
+// diskMargin is room kept free beyond a release's own needs, for the block
+// store's tables and logs, the audit log and the state files.
+const diskMargin = 32 << 20
+
+// checkSpace refuses a fetch the data dir has no room for: the blocks and
+// the assembled file each take the release's size. Writing on regardless
+// would fail half-way at best and, for the block store's memory-mapped
+// files, kill the process with SIGBUS at worst.
+func (n *Node) checkSpace(t target) error {
+	dir := n.cfg.Resolve(n.cfg.DataDir)
+	free := freeBytes(dir)
+	need := 2*t.Size + diskMargin
+	if free >= 0 && free < need {
+		return fmt.Errorf("%w in %s for %s: it needs about %d MiB, %d MiB free", ErrDiskFull, dir, t.ID, need>>20, free>>20)
+	}
+	return nil
 }
 
 // getBlocks fetches every CID in want, calling got for each block as it is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/tocsin-iiot/tocsin/internal/audit"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
@@ -102,6 +103,10 @@ func (n *Node) hook(ctx context.Context, what string, argv []string, rel trust.R
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Installer.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	killGroupOnCancel(cmd)
+	// If a child survives the kill and keeps the output pipe open, stop
+	// waiting for it after this long.
+	cmd.WaitDelay = 2 * time.Second
 	dataDir := n.cfg.Resolve(n.cfg.DataDir)
 	cmd.Dir = dataDir
 	cmd.Env = append(append(cmd.Environ(),

@@ -11,6 +11,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // TopicAnnounce carries signed advisories and release manifests.
@@ -45,7 +46,7 @@ func JoinGossip(ctx context.Context, h host.Host, validate Validator, scoreUnit 
 	}
 	var base []pubsub.Option
 	if scoreUnit > 0 {
-		params, thresholds := ScoreParams(scoreUnit, colocationWhitelist...)
+		params, thresholds := ScoreParams(scoreUnit, colocationWhitelist(h)...)
 		base = append(base, pubsub.WithPeerScore(params, thresholds))
 	}
 	base = append(base,
@@ -86,18 +87,32 @@ func JoinGossip(ctx context.Context, h host.Host, validate Validator, scoreUnit 
 	return &Gossip{PubSub: ps, Topic: t, Sub: sub}, nil
 }
 
-// colocationWhitelist are exempt from the IP colocation penalty: loopback (tests,
-// several nodes on one machine) only. Plant networks are private ranges
-// too, but a plant rarely puts more than ten devices behind one address,
-// and a Sybil attacker inside it should be penalised.
-var colocationWhitelist = func() []*net.IPNet {
+// colocationWhitelist returns the addresses exempt from GossipSub's IP
+// colocation penalty (P6, which counts every IPv6 /64 as one address):
+// loopback (tests, several nodes on one machine), IPv6 unique-local and
+// link-local ranges, and the /64 of each of h's own IPv6 addresses. An IPv6
+// plant LAN is one /64 with dozens of devices on it; counted as one address
+// they would graylist each other and the advisory would not spread by
+// gossip (TestReliabilityDenseLAN). Peers on the node's own segment are
+// physically in its plant; Sybils from elsewhere still share a foreign
+// prefix and are still penalised, and IPv4 addresses are counted one by one
+// as before.
+func colocationWhitelist(h host.Host) []*net.IPNet {
 	var out []*net.IPNet
-	for _, c := range []string{"127.0.0.0/8", "::1/128"} {
+	for _, c := range []string{"127.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"} {
 		_, n, _ := net.ParseCIDR(c)
 		out = append(out, n)
 	}
+	for _, a := range h.Addrs() {
+		ip, err := manet.ToIP(a)
+		if err != nil || ip.To4() != nil || ip.IsUnspecified() {
+			continue
+		}
+		mask := net.CIDRMask(64, 128)
+		out = append(out, &net.IPNet{IP: ip.Mask(mask), Mask: mask})
+	}
 	return out
-}()
+}
 
 // Close leaves the topic.
 func (g *Gossip) Close() {

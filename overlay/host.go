@@ -124,6 +124,15 @@ func newResourceManager(memory int64, conns int) (network.ResourceManager, error
 	part.System.ConnsOutbound = rcmgr.LimitVal(conns)
 	part.Transient.Conns = rcmgr.LimitVal(max(conns/4, 16))
 	part.Transient.ConnsInbound = rcmgr.LimitVal(max(conns/4, 16))
+	// max_memory is a hard cap: the whole node, streams not yet
+	// negotiated, and any one peer get a share of it, so that one admitted
+	// peer flooding streams cannot take the node past it (measured by
+	// TestReliabilityStreamFlood). 32 inbound streams per peer is far
+	// above what gossip, bitswap, sync and identify use together.
+	part.System.Memory = rcmgr.LimitVal64(memory)
+	part.Transient.Memory = rcmgr.LimitVal64(memory / 4)
+	part.PeerDefault.Memory = rcmgr.LimitVal64(memory / 4)
+	part.PeerDefault.StreamsInbound = 32
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(part.Build(concrete)))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
