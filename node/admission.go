@@ -45,18 +45,29 @@ func (n *Node) hostConfig() (overlay.HostConfig, error) {
 			return overlay.HostConfig{}, fmt.Errorf("%w: private_network %s: %w", ErrConfig, n.cfg.PrivateNetwork, err)
 		}
 	}
-	if n.cfg.Admission == AdmissionEnrolled {
+	enrolled := n.cfg.Admission == AdmissionEnrolled
+	if enrolled {
 		if err := policy.AdmitPeer(n.roster(), self.String(), self.String()); err != nil {
 			return overlay.HostConfig{}, fmt.Errorf("admission: %w", err)
 		}
-		n.gater = &overlay.Gater{
-			Admit: func(p peer.ID) error { return policy.AdmitPeer(n.roster(), self.String(), p.String()) },
-			OnRefuse: func(p peer.ID, err error) {
-				n.log.Info("connection refused", "peer", p, "err", err)
-			},
-		}
-		hc.Gater = n.gater
 	}
+	// The gater refuses banned peers always, and peers outside the roster
+	// when admission is enrolled.
+	n.gater = &overlay.Gater{
+		Admit: func(p peer.ID) error {
+			if n.strikes.Banned(p, n.now()) {
+				return errBanned
+			}
+			if enrolled {
+				return policy.AdmitPeer(n.roster(), self.String(), p.String())
+			}
+			return nil
+		},
+		OnRefuse: func(p peer.ID, err error) {
+			n.log.Info("connection refused", "peer", p, "err", err)
+		},
+	}
+	hc.Gater = n.gater
 	return hc, nil
 }
 

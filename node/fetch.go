@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/crashpoint"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
@@ -352,5 +353,6 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid) (string, er
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("move verified file: %w", err)
 	}
+	crashpoint.Hit(crashpoint.FileAssembled)
 	return final, nil
 }

@@ -12,6 +12,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/tocsin-iiot/tocsin/internal/crashpoint"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
@@ -298,6 +299,7 @@ func (n *Node) commit(ctx context.Context, st *trust.State, put, drop []trust.Do
 	if err := txn.Commit(ctx); err != nil {
 		return fmt.Errorf("store documents: %w", err)
 	}
+	crashpoint.Hit(crashpoint.DocsCommitted)
 	return n.store.Sync(ctx, ds.NewKey("/tocsin"))
 }
 

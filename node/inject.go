@@ -10,6 +10,7 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 
 	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/internal/crashpoint"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
 
@@ -37,7 +38,11 @@ func (n *Node) Announce(ctx context.Context, data []byte) (trust.Document, error
 // describes: same root CID, size and SHA-256. The file is read twice; a file
 // that changes between the reads is caught by the second check.
 func (n *Node) ImportRelease(ctx context.Context, path string, rel trust.Release) error {
-	return n.importChecked(ctx, path, rel.ChunkSize, releaseTarget(rel))
+	if err := n.importChecked(ctx, path, rel.ChunkSize, releaseTarget(rel)); err != nil {
+		return err
+	}
+	crashpoint.Hit(crashpoint.ReleaseImported)
+	return nil
 }
 
 // ImportDelta imports the patch file of rel's delta the same way.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tocsin-iiot/tocsin/internal/audit"
+	"github.com/tocsin-iiot/tocsin/internal/crashpoint"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
@@ -16,9 +17,32 @@ import (
 // runInstall runs the installer, then the health check; if either fails it
 // runs the rollback command (back to previous) and records a failed
 // installation, which counts toward halting the rollout wave.
-func (n *Node) runInstall(rel trust.Release, file, previous string) {
-	err := n.install(n.ctx, rel, file)
-	if err == nil && len(n.cfg.Installer.HealthCheck) > 0 {
+//
+// resumed means a previous run was killed while the installer ran, so the
+// release may already be in effect. Installing it twice is what must not
+// happen, so the health check (which confirms the release is what runs)
+// goes first: if it passes, the install is recorded without running the
+// installer again. Otherwise — or with no health check configured — the
+// installer runs again with TOCSIN_INSTALL_RESUMED=1 in its environment;
+// installers must be idempotent for that case (README, "Installer").
+func (n *Node) runInstall(rel trust.Release, file, previous string, resumed bool) {
+	var err error
+	skip := false
+	if resumed && len(n.cfg.Installer.HealthCheck) > 0 {
+		if n.hook(n.ctx, "health check", n.cfg.Installer.HealthCheck, rel, file) == nil {
+			n.log.Info("an install interrupted by a restart had taken effect (health check passes); not installing again", "release", rel.ID())
+			skip = true
+		}
+	}
+	if !skip {
+		var env []string
+		if resumed {
+			env = append(env, "TOCSIN_INSTALL_RESUMED=1")
+		}
+		err = n.hook(n.ctx, "installer", n.cfg.Installer.Command, rel, file, env...)
+		crashpoint.Hit(crashpoint.InstallerRan)
+	}
+	if err == nil && !skip && len(n.cfg.Installer.HealthCheck) > 0 {
 		if herr := n.hook(n.ctx, "health check", n.cfg.Installer.HealthCheck, rel, file); herr != nil {
 			err = herr
 		}
@@ -40,11 +64,13 @@ func (n *Node) runInstall(rel trust.Release, file, previous string) {
 		n.installed[rel.Product] = rel.Version
 		perr := n.saveInstalled(n.ctx, rel.Product, rel.Version)
 		n.mu.Unlock()
+		crashpoint.Hit(crashpoint.InstalledSaved)
 		if perr != nil {
 			err = perr
 		}
 	}
 	n.finish(rel, "install", err, func(st *releaseState) {
+		st.Interrupted = false
 		now := n.now().UTC()
 		if err == nil {
 			st.Phase, st.InstalledAt = policy.PhaseInstalled, now
@@ -90,11 +116,6 @@ func (n *Node) runRollback(rel trust.Release, previous string) {
 			}
 		}
 	})
-}
-
-// install runs the configured installer on the verified file.
-func (n *Node) install(ctx context.Context, rel trust.Release, file string) error {
-	return n.hook(ctx, "installer", n.cfg.Installer.Command, rel, file)
 }
 
 // hook runs one of the installer's commands with the release in its

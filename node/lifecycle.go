@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tocsin-iiot/tocsin/internal/audit"
+	"github.com/tocsin-iiot/tocsin/internal/crashpoint"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
@@ -199,6 +200,9 @@ func (n *Node) auditEvent(at time.Time, actor, event, release string, details ma
 	}
 	_, err := n.audit.Append(n.ctx, audit.Entry{Time: at.UTC(), Actor: actor, Event: event, Release: release,
 		Device: n.host.ID().String(), Details: details})
+	if err == nil {
+		crashpoint.Hit(crashpoint.AuditAppended)
+	}
 	return err
 }
 

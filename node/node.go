@@ -61,15 +61,17 @@ type Node struct {
 	now   func() time.Time
 	retry policy.RetryPolicy
 
-	host   host.Host
-	store  *content.Store
-	audit  *audit.Log // lifecycle evidence (devices)
-	gater  *overlay.Gater
-	bs     *bitswap.Bitswap
-	bserv  blockservice.BlockService
-	gossip *overlay.Gossip
-	sync   *overlay.Sync
-	gate   *content.Gate
+	host  host.Host
+	store *content.Store
+	audit *audit.Log // lifecycle evidence (devices)
+	gater *overlay.Gater
+	// strikes bans peers for offences GossipSub cannot see.
+	strikes overlay.Strikes
+	bs      *bitswap.Bitswap
+	bserv   blockservice.BlockService
+	gossip  *overlay.Gossip
+	sync    *overlay.Sync
+	gate    *content.Gate
 
 	downLim      *rate.Limiter // max_download_rate; nil = no cap
 	kick         chan struct{}
@@ -114,6 +116,15 @@ type Counters struct {
 	DocsRefused int `json:"docs_refused"`
 	// CorruptBlocks were found rotten in the store, deleted and re-fetched.
 	CorruptBlocks int `json:"corrupt_blocks"`
+	// UnwantedBlocks arrived from peers while fetching but matched no
+	// block being fetched: corrupted data (bitswap derives a block's CID
+	// from its bytes) or unsolicited pushes. Each counts against its
+	// sender; see PeersBanned.
+	UnwantedBlocks int `json:"unwanted_blocks"`
+	// PeersBanned counts bans: a peer that sent overlay.Strikes' limit of
+	// unwanted blocks is disconnected, refused for the ban's length and
+	// given a GossipSub score below the graylist threshold.
+	PeersBanned int `json:"peers_banned"`
 }
 
 // New wires a node from cfg and starts it: host, gossip, sync, bitswap,
@@ -212,7 +223,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
 	n.bserv = blockservice.New(n.store.Blocks, n.bs)
 
-	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate, opt.ScoreUnit, opt.PubSubOptions...)
+	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate, opt.ScoreUnit, n.appScore, opt.PubSubOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -352,10 +363,12 @@ type fetchTrack struct {
 	cancel    context.CancelFunc // stops the fetch (a recall arrived)
 	mu        sync.Mutex
 	held      map[cid.Cid]struct{}
+	known     map[cid.Cid]struct{} // every block of the DAG seen so far
 	refetched int
 }
 
-// hold records the members of level that are not in want.
+// hold records the members of level that are not in want, and all of level
+// as part of the DAG.
 func (t *fetchTrack) hold(level, want []cid.Cid) {
 	wanted := make(map[cid.Cid]struct{}, len(want))
 	for _, c := range want {
@@ -364,6 +377,7 @@ func (t *fetchTrack) hold(level, want []cid.Cid) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, c := range level {
+		t.known[c] = struct{}{}
 		if _, ok := wanted[c]; !ok {
 			t.held[c] = struct{}{}
 		}
@@ -371,7 +385,7 @@ func (t *fetchTrack) hold(level, want []cid.Cid) {
 }
 
 func (n *Node) trackFetch(id string, cancel context.CancelFunc) *fetchTrack {
-	t := &fetchTrack{held: map[cid.Cid]struct{}{}, cancel: cancel}
+	t := &fetchTrack{held: map[cid.Cid]struct{}{}, known: map[cid.Cid]struct{}{}, cancel: cancel}
 	n.mu.Lock()
 	n.fetches[id] = t
 	n.mu.Unlock()
@@ -387,11 +401,13 @@ func (n *Node) untrackFetch(id string, t *fetchTrack) int {
 	return t.refetched
 }
 
-// refetchTracer sees every bitswap message the node receives and charges
-// each block to the running fetches that already held it.
+// refetchTracer sees every bitswap message the node receives: it charges
+// each block to the running fetches that already held it, and each block
+// that belongs to no running fetch to the peer that sent it (see
+// Node.unwanted).
 type refetchTracer struct{ n *Node }
 
-func (r refetchTracer) MessageReceived(_ peer.ID, m bsmsg.BitSwapMessage) {
+func (r refetchTracer) MessageReceived(from peer.ID, m bsmsg.BitSwapMessage) {
 	bs := m.Blocks()
 	if len(bs) == 0 {
 		return
@@ -402,15 +418,54 @@ func (r refetchTracer) MessageReceived(_ peer.ID, m bsmsg.BitSwapMessage) {
 		tracks = append(tracks, t)
 	}
 	r.n.mu.Unlock()
-	for _, t := range tracks {
-		t.mu.Lock()
-		for _, b := range bs {
+	if len(tracks) == 0 {
+		return // a late block after a fetch ended is not an offence
+	}
+	unwanted := 0
+	for _, b := range bs {
+		known := false
+		for _, t := range tracks {
+			t.mu.Lock()
 			if _, ok := t.held[b.Cid()]; ok {
 				t.refetched++
 			}
+			if _, ok := t.known[b.Cid()]; ok {
+				known = true
+			}
+			t.mu.Unlock()
 		}
-		t.mu.Unlock()
+		if !known {
+			unwanted++
+		}
+	}
+	if unwanted > 0 {
+		r.n.unwanted(from, unwanted)
 	}
 }
+
+// unwanted charges k unwanted blocks to p. Past overlay.Strikes' limit the
+// peer is banned: disconnected, refused by the gater (real hosts), and
+// scored below GossipSub's graylist threshold.
+func (n *Node) unwanted(p peer.ID, k int) {
+	n.count(func(c *Counters) { c.UnwantedBlocks += k })
+	if !n.strikes.Charge(p, k, n.now()) {
+		return
+	}
+	n.count(func(c *Counters) { c.PeersBanned++ })
+	n.log.Warn("peer banned: it sent blocks that match nothing being fetched (corrupted or unsolicited data)", "peer", p)
+	go func() { _ = n.host.Network().ClosePeer(p) }() // not on bitswap's receive path
+}
+
+// appScore is GossipSub's application-specific score: far below the
+// graylist threshold for a banned peer, 0 otherwise.
+func (n *Node) appScore(p peer.ID) float64 {
+	if n.strikes.Banned(p, n.now()) {
+		return -1000
+	}
+	return 0
+}
+
+// errBanned is the gater's reason for refusing a banned peer.
+var errBanned = errors.New("peer banned for serving corrupted blocks")
 
 func (refetchTracer) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}

@@ -26,6 +26,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -384,13 +385,15 @@ func TestForgedAdvisoriesRejected(t *testing.T) {
 	}
 }
 
-// corruptStore serves garbage bytes for every block it claims to have.
+// corruptStore serves garbage bytes for every data (leaf) block it claims
+// to have, and the DAG's inner nodes intact, so that a device learns every
+// leaf it needs from the attacker and asks it for all of them.
 type corruptStore struct{ blockstore.Blockstore }
 
 func (c corruptStore) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
 	b, err := c.Blockstore.Get(ctx, k)
-	if err != nil {
-		return nil, err
+	if err != nil || k.Type() != cid.Raw {
+		return b, err
 	}
 	bad := append([]byte(nil), b.RawData()...)
 	bad[0] ^= 0xff
@@ -398,8 +401,9 @@ func (c corruptStore) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) 
 }
 
 // TestBadBlocksNeverStored: a peer that holds the release serves corrupted
-// bytes for every block over real bitswap. The device stores none of them,
-// finishes from the honest seed, and its store holds only the DAG's blocks.
+// bytes for every data block over real bitswap. The device stores none of
+// them, finishes from the honest seed, its store holds only the DAG's
+// blocks, and the bad peer is banned.
 func TestBadBlocksNeverStored(t *testing.T) {
 	f := newFleet(t, 1)
 	dev := f.devs[0]
@@ -416,11 +420,22 @@ func TestBadBlocksNeverStored(t *testing.T) {
 	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(atk), nil, corruptStore{atkStore})
 	defer bs.Close()
 	f.connect(atk, dev.Host())
-	// The seed joins late: the device first asks only the attacker.
-	rel, _, _ := f.publish(data, "2.0.0")
+	// The seed joins late: the device gets the documents directly and
+	// first asks only the attacker.
+	rel := f.release(data, "2.0.0")
+	for _, env := range [][]byte{f.signRelease(rel), f.advisory(rel, 1, f.clk.now())} {
+		if _, err := dev.Announce(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if rel.RootCID != imp.Root.String() {
 		t.Fatalf("test setup: attacker DAG %s differs from release %s", imp.Root, rel.RootCID)
 	}
+	// Only once the attacker has been caught does the device meet an
+	// honest peer.
+	waitFor(t, "attacker banned and disconnected", 20*time.Second, func() bool {
+		return dev.Status().Counters.PeersBanned > 0 && dev.Host().Network().Connectedness(atk.ID()) != network.Connected
+	})
 	f.connect(f.seed.Host(), dev.Host())
 	waitFor(t, "install", 60*time.Second, func() bool {
 		st := dev.Status().Releases[rel.ID()]
@@ -452,12 +467,22 @@ func TestBadBlocksNeverStored(t *testing.T) {
 	if n != len(want) {
 		t.Fatalf("device holds %d blocks, release has %d", n, len(want))
 	}
-	if r := bs.LedgerForPeer(dev.ID()); r == nil || r.Sent == 0 {
+	// The attacker's ledger goes with the connection the device closes
+	// on it, so its blocks are counted where they arrived.
+	if dev.Status().Counters.UnwantedBlocks == 0 {
 		t.Fatalf("the attacker never served the device: the test did not exercise bad blocks")
 	}
 	sum := sha256.Sum256(data)
 	if dev.Status().Releases[rel.ID()].Error != "" || hex.EncodeToString(sum[:]) != rel.SHA256 {
 		t.Fatal("unexpected state")
+	}
+	// The bad peer is penalised: banned, disconnected, scored below the
+	// graylist threshold.
+	c := dev.Status().Counters
+	t.Logf("reliability: unwanted_blocks_counted=%d peers_banned=%d attacker_score=%.0f", c.UnwantedBlocks, c.PeersBanned, dev.appScore(atk.ID()))
+	if c.PeersBanned != 1 || c.UnwantedBlocks < 4 || dev.appScore(atk.ID()) > -80 || dev.appScore(f.seed.Host().ID()) != 0 {
+		t.Errorf("bad peer not penalised: banned %d, unwanted blocks %d, its score %.0f, the seed's %.0f",
+			c.PeersBanned, c.UnwantedBlocks, dev.appScore(atk.ID()), dev.appScore(f.seed.Host().ID()))
 	}
 }
 

@@ -106,6 +106,7 @@ func (n *Node) evaluate() {
 		n.act(relDoc.Release, st, policy.OnRecall(id, st.Progress, n.retry, n.now()), dev)
 	}
 	n.cacheForConduit()
+	n.completeInterrupted(dev)
 	for _, k := range keys {
 		adv := *n.docs[k].Advisory
 		if !policy.Applies(dev, adv) {
@@ -205,13 +206,17 @@ func (n *Node) act(relp *trust.Release, st *releaseState, d policy.Decision, dev
 			n.log.Error("audit log append failed; install postponed", "release", rel.ID(), "err", err)
 			return
 		}
-		st.Phase, st.Error, st.Previous = policy.PhaseInstalling, "", dev.Products[rel.Product]
+		resumed := st.Interrupted
+		if !resumed {
+			st.Previous = dev.Products[rel.Product]
+		}
+		st.Phase, st.Error = policy.PhaseInstalling, ""
 		if err := n.saveProgress(n.ctx, st); err != nil {
 			n.log.Error("persist progress", "err", err)
 			return
 		}
 		file, prev := st.File, st.Previous
-		n.goFn(func() { n.runInstall(rel, file, prev) })
+		n.goFn(func() { n.runInstall(rel, file, prev, resumed) })
 	case policy.Rollback:
 		n.log.Warn("release recalled after install; rolling back", "release", rel.ID(), "to", st.Previous)
 		st.Phase, st.Error = policy.PhaseInstalling, ""
@@ -245,4 +250,29 @@ func (n *Node) finish(rel trust.Release, step string, err error, update func(*re
 	n.mu.Unlock()
 	n.writeStatus()
 	n.wake()
+}
+
+// completeInterrupted records the installs a kill interrupted after the
+// installed version was saved but before the outcome was: the device runs
+// the release, so the install is done and must not be repeated (and the
+// advisory no longer applies, so nothing else would finish the record).
+// Called with n.mu held.
+func (n *Node) completeInterrupted(dev policy.Device) {
+	for id, st := range n.progress {
+		if !st.Interrupted || st.Phase != policy.PhaseFetched {
+			continue
+		}
+		relDoc, ok := n.docs["release/"+id]
+		if !ok || relDoc.Release == nil || dev.Products[relDoc.Release.Product] != relDoc.Release.Version {
+			continue
+		}
+		now := n.now().UTC()
+		st.Interrupted, st.Phase, st.InstalledAt = false, policy.PhaseInstalled, now
+		n.transition(st, policy.EvInstallOK, now, "device", relDoc.Release.SHA256)
+		if err := n.saveProgress(n.ctx, st); err != nil {
+			n.log.Error("persist progress", "err", err)
+		}
+		n.log.Info("release installed (its record completed after a restart)", "release", id)
+		n.goFn(n.writeStatus) // it takes n.mu, held here
+	}
 }

@@ -13,6 +13,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
+	"github.com/tocsin-iiot/tocsin/internal/crashpoint"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
 	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
@@ -30,12 +31,15 @@ var (
 // releaseState is one release's progress on this device, persisted as JSON.
 type releaseState struct {
 	policy.Progress
-	ReleaseID   string     `json:"release_id"`
-	File        string     `json:"file,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	StartedAt   time.Time  `json:"started_at,omitzero"`
-	FetchedAt   time.Time  `json:"fetched_at,omitzero"`
-	InstalledAt time.Time  `json:"installed_at,omitzero"`
+	ReleaseID   string    `json:"release_id"`
+	File        string    `json:"file,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	FetchedAt   time.Time `json:"fetched_at,omitzero"`
+	InstalledAt time.Time `json:"installed_at,omitzero"`
+	// Interrupted is set when the node restarts and finds the installer
+	// was running: it may or may not have taken effect (see runInstall).
+	Interrupted bool       `json:"interrupted,omitempty"`
 	Fetch       FetchStats `json:"fetch"`
 	// Lifecycle is the IEC 62443-2-3 asset-owner lifecycle of the release
 	// on this device, with every transition.
@@ -82,7 +86,11 @@ func (n *Node) saveProgress(ctx context.Context, st *releaseState) error {
 	if err := n.store.DS.Put(ctx, k, b); err != nil {
 		return fmt.Errorf("store progress %s: %w", st.ReleaseID, err)
 	}
-	return n.store.Sync(ctx, k)
+	if err := n.store.Sync(ctx, k); err != nil {
+		return err
+	}
+	crashpoint.Hit(crashpoint.ProgressSaved)
+	return nil
 }
 
 func (n *Node) saveInstalled(ctx context.Context, product, version string) error {
@@ -162,8 +170,8 @@ func (n *Node) loadState(ctx context.Context) error {
 			st.Phase = policy.PhaseFetched // an install interrupted by the recall: never finished
 		case st.Phase == policy.PhaseInstalling && recalled: // interrupted rollback: it runs again
 			st.Phase = policy.PhaseInstalled
-		case st.Phase == policy.PhaseInstalling: // interrupted: the installer runs again
-			st.Phase = policy.PhaseFetched
+		case st.Phase == policy.PhaseInstalling: // interrupted: see runInstall
+			st.Phase, st.Interrupted = policy.PhaseFetched, true
 		}
 		if st.Fetched {
 			if _, err := os.Stat(st.File); err != nil {

@@ -39,14 +39,19 @@ type Gossip struct {
 // mount many attacks from one peer and want each one judged rather than the
 // attacker graylisted after the first), registers validate on the announce
 // topic (it runs before any message is delivered or forwarded) and
-// subscribes.
-func JoinGossip(ctx context.Context, h host.Host, validate Validator, scoreUnit time.Duration, opts ...pubsub.Option) (*Gossip, error) {
+// subscribes. appScore, if not nil, is GossipSub's application-specific
+// score (P5, weight 1): the node lowers it for peers it has banned for
+// offences GossipSub cannot see, such as serving corrupted blocks.
+func JoinGossip(ctx context.Context, h host.Host, validate Validator, scoreUnit time.Duration, appScore func(peer.ID) float64, opts ...pubsub.Option) (*Gossip, error) {
 	if scoreUnit == 0 {
 		scoreUnit = ScoreUnit
 	}
 	var base []pubsub.Option
 	if scoreUnit > 0 {
 		params, thresholds := ScoreParams(scoreUnit, colocationWhitelist(h)...)
+		if appScore != nil {
+			params.AppSpecificScore = appScore
+		}
 		base = append(base, pubsub.WithPeerScore(params, thresholds))
 	}
 	base = append(base,

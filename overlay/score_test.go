@@ -59,7 +59,7 @@ func TestLazyMeshPeerFallsBelowZero(t *testing.T) {
 		if name == "obs" {
 			opts = append(opts, inspect)
 		}
-		g, err := JoinGossip(ctx, hosts[name], v, time.Second, opts...)
+		g, err := JoinGossip(ctx, hosts[name], v, time.Second, nil, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

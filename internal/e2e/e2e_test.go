@@ -54,11 +54,20 @@ func tocsin(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 func startProc(t *testing.T, logPath string, args ...string) *exec.Cmd {
 	t.Helper()
+	return startProcEnv(t, logPath, nil, args...)
+}
+
+// startProcEnv starts tocsin with extra environment variables.
+func startProcEnv(t *testing.T, logPath string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

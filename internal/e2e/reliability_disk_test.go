@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,8 @@ func unmount(t *testing.T, dir string) {
 type diskFleet struct {
 	dir, key, root, seedDir string
 	seedAddrs               []string
+	seedListen              string // a fixed port, so a restarted seed is found again
+	seed                    *exec.Cmd
 	installed, installs     string // the device's installer copies the file here and logs each run here
 }
 
@@ -94,9 +97,26 @@ func newDiskFleet(t *testing.T) *diskFleet {
 		}
 	}
 	os.MkdirAll(f.seedDir, 0o700)
-	startProc(t, filepath.Join(f.seedDir, "out.log"), "seed", "--data", f.seedDir, "--trust-root", f.root, "--listen", "/ip4/127.0.0.1/tcp/0")
-	f.seedAddrs = waitStatus(t, f.seedDir, "seed addrs", 30*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 }).Addrs
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.seedListen = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	f.restartSeed(t, nil)
 	return f
+}
+
+// restartSeed stops the seed if it runs and starts it with env added.
+func (f *diskFleet) restartSeed(t *testing.T, env []string) {
+	t.Helper()
+	if f.seed != nil && f.seed.ProcessState == nil {
+		stop(t, f.seed)
+	}
+	os.Remove(filepath.Join(f.seedDir, "control.sock"))
+	os.Remove(filepath.Join(f.seedDir, "status.json"))
+	f.seed = startProcEnv(t, filepath.Join(f.seedDir, "out.log"), env, "seed", "--data", f.seedDir, "--trust-root", f.root, "--listen", f.seedListen)
+	f.seedAddrs = waitStatus(t, f.seedDir, "seed addrs", 30*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 }).Addrs
 }
 
 // config writes the device's config outside its data dir (which may be
@@ -126,18 +146,27 @@ installer:
 // file's sha256.
 func (f *diskFleet) publish(t *testing.T, version string, size int) string {
 	t.Helper()
+	sum, e, code := f.tryPublish(t, version, size)
+	if code != 0 {
+		t.Fatalf("publish: %s", e)
+	}
+	return sum
+}
+
+// tryPublish publishes size random bytes as plc-fw@version and returns the
+// file's sha256, publish's stderr and its exit code.
+func (f *diskFleet) tryPublish(t *testing.T, version string, size int) (sum, stderr string, code int) {
+	t.Helper()
 	data := make([]byte, size)
 	rand.Read(data)
 	file := filepath.Join(f.dir, "fw-"+version+".bin")
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, e, code := tocsin(t, "publish", "--key", f.key, "--seed-dir", f.seedDir, "--product", "plc-fw", "--version", version,
-		"--file", file, "--chunk-size", "256KiB", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--json"); code != 0 {
-		t.Fatalf("publish: %s", e)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	_, stderr, code = tocsin(t, "publish", "--key", f.key, "--seed-dir", f.seedDir, "--product", "plc-fw", "--version", version,
+		"--file", file, "--chunk-size", "256KiB", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--json")
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:]), stderr, code
 }
 
 // exited reports whether cmd ended within d, and its exit code.
