@@ -27,6 +27,10 @@ var rules = map[string][]string{
 	"internal/audit": {"net/http", "os/exec", "github.com/dgraph-io/", "github.com/libp2p/go-libp2p/p2p/", "github.com/libp2p/go-libp2p-pubsub", "github.com/ipfs/boxo", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy", mod + "sim", mod + "internal/cli"},
 	// The distribution bounds are arithmetic: standard library only.
 	"sim/bound": {"codeberg.org/", "filippo.io/", "git.sr.ht/", "github.com/", "go.etcd.io/", "go.opentelemetry.io/", "go.uber.org/", "golang.org/", "gonum.org/", "google.golang.org/", "gopkg.in/", "lukechampine.com/"},
+	// The scenario format and the report are data and rendering: no
+	// network, store or node code, so the model engine stays pure.
+	"sim/scenario": {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy"},
+	"sim/report":   {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy"},
 	// The node never depends on the supplier side.
 	"node": {mod + "seed", mod + "internal/cli"},
 }
