@@ -33,9 +33,16 @@ type StoreConfig struct {
 // Store is a node's on-disk state: one badger database holding blocks (under
 // /blocks) and node state records (under whatever keys the node uses).
 type Store struct {
-	DS     *badger4.Datastore
+	DS     Datastore
 	Blocks *VerifyingBlockstore
 	dir    string
+}
+
+// Datastore is what a node keeps its state in: keys and values, durable
+// syncs, and transactions that write several keys at once or none.
+type Datastore interface {
+	ds.Batching
+	ds.TxnDatastore
 }
 
 // OpenStore opens (creating if needed) the badger store in dir.

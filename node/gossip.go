@@ -170,6 +170,9 @@ func (n *Node) admit(doc trust.Document) error {
 	n.counters.DocsAccepted++
 	n.mu.Unlock()
 	n.log.Info("accepted document", "doc", doc.Key(), "seq", doc.Seq())
+	if n.onAccept != nil {
+		n.onAccept(doc.Key(), n.now())
+	}
 	if doc.Roster != nil {
 		n.enforceRoster()
 	}

@@ -52,6 +52,20 @@ type Options struct {
 	// ScoreUnit tunes GossipSub peer scoring (overlay.ScoreParams).
 	// Default overlay.ScoreUnit (a minute).
 	ScoreUnit time.Duration
+	// MemoryStore keeps blocks and state in memory instead of a badger
+	// database under the data dir (the simulator runs thousands of nodes
+	// in one process). Nothing survives Close. Default false.
+	MemoryStore bool
+	// DiscardFiles assembles and verifies each release (size and SHA-256
+	// against the manifest) without keeping the file: the simulator
+	// measures distribution, and a thousand copies of a patch would only
+	// fill its disk. The installer gets an empty TOCSIN_FILE. Default
+	// false.
+	DiscardFiles bool
+	// OnAccept, if set, is called with each document's key (for example
+	// "advisory/TSA-1") and the node's clock when the document has been
+	// verified and stored. It must not block.
+	OnAccept func(key string, at time.Time)
 }
 
 // Node is a running Tocsin node. Its methods are safe for concurrent use.
@@ -61,10 +75,12 @@ type Node struct {
 	now   func() time.Time
 	retry policy.RetryPolicy
 
-	host  host.Host
-	store *content.Store
-	audit *audit.Log // lifecycle evidence (devices)
-	gater *overlay.Gater
+	host         host.Host
+	store        *content.Store
+	audit        *audit.Log // lifecycle evidence (devices)
+	gater        *overlay.Gater
+	discardFiles bool
+	onAccept     func(string, time.Time)
 	// strikes bans peers for offences GossipSub cannot see.
 	strikes overlay.Strikes
 	bs      *bitswap.Bitswap
@@ -155,7 +171,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 		kick: make(chan struct{}, 1), docs: map[string]trust.Document{}, progress: map[string]*releaseState{},
 		installed: map[string]string{}, fleet: map[string]Report{}, peersSeen: map[peer.ID]struct{}{}, fetches: map[string]*fetchTrack{},
 		statusPath: filepath.Join(dataDir, "status.json"), started: now(),
-		ctx: cctx, cancel: cancel, stallTimeout: cfg.StallTimeout,
+		ctx: cctx, cancel: cancel, stallTimeout: cfg.StallTimeout, discardFiles: opt.DiscardFiles, onAccept: opt.OnAccept,
 	}
 	defer func() {
 		if err != nil {
@@ -166,8 +182,9 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	if err := n.loadOwnerPolicy(); err != nil {
 		return nil, err
 	}
-	n.store, err = content.OpenStore(filepath.Join(dataDir, "store"), content.StoreConfig{})
-	if err != nil {
+	if opt.MemoryStore {
+		n.store = content.OpenMemStore()
+	} else if n.store, err = content.OpenStore(filepath.Join(dataDir, "store"), content.StoreConfig{}); err != nil {
 		return nil, err
 	}
 	n.store.Blocks.OnCorrupt = func(c cid.Cid, err error) {
