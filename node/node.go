@@ -62,6 +62,12 @@ type Options struct {
 	// fill its disk. The installer gets an empty TOCSIN_FILE. Default
 	// false.
 	DiscardFiles bool
+	// NoFleetReports leaves the status topic alone: the node neither
+	// publishes its status reports nor reads others'. Every device's
+	// report reaches every device of its fleet, O(N²) messages, which the
+	// simulator leaves out; without reports there is no fleet view and no
+	// wave statistics. Default false.
+	NoFleetReports bool
 	// OnAccept, if set, is called with each document's key (for example
 	// "advisory/TSA-1") and the node's clock when the document has been
 	// verified and stored. It must not block.
@@ -245,8 +251,10 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.sync = overlay.StartSync(cctx, n.host, n, n.intake, log)
-	if err := n.joinStatus(); err != nil {
-		return nil, err
+	if !opt.NoFleetReports {
+		if err := n.joinStatus(); err != nil {
+			return nil, err
+		}
 	}
 
 	peers, _ := overlay.ParsePeers(cfg.Bootstrap) // checked in Check
@@ -268,7 +276,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	n.goFn(n.readGossip)
 	n.goFn(n.evalLoop)
 	n.goFn(n.syncLoop)
-	if cfg.Role != RoleSeed {
+	if cfg.Role != RoleSeed && !opt.NoFleetReports {
 		n.goFn(n.reportLoop)
 	}
 	if cfg.Role == RoleSeed && cfg.Seed.HeartbeatKey != "" {

@@ -30,6 +30,7 @@ var rules = map[string][]string{
 	// The scenario format and the report are data and rendering: no
 	// network, store or node code, so the model engine stays pure.
 	"sim/scenario": {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy"},
+	"sim/model":    {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy", mod + "sim/stack"},
 	"sim/report":   {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy"},
 	// The node never depends on the supplier side.
 	"node": {mod + "seed", mod + "internal/cli"},

@@ -201,7 +201,7 @@ func (r *run) setup() error {
 			cfg := &node.Config{DataDir: filepath.Join(r.dir, fmt.Sprint("n", i)), TrustRoot: r.sup.rootPath, Hardware: "x200",
 				Products:  []node.Product{{ID: product, Version: "1.0.0"}},
 				Installer: node.Installer{Command: []string{"true"}, Timeout: 30 * time.Second}}
-			nn, err := node.New(r.ctx, cfg, node.Options{Host: h, Logger: quiet, MemoryStore: true, DiscardFiles: true,
+			nn, err := node.New(r.ctx, cfg, node.Options{Host: h, Logger: quiet, MemoryStore: true, DiscardFiles: true, NoFleetReports: true,
 				OnAccept: func(key string, at time.Time) { r.accepted(i, key, at) }})
 			if err != nil {
 				return fmt.Errorf("sim: device %d: %w", i, err)

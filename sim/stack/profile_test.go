@@ -1,0 +1,31 @@
+package stack
+
+import (
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/tocsin-iiot/tocsin/sim/scenario"
+)
+
+// TestStackScale runs TOCSIN_SIM_N devices (advisory only unless
+// TOCSIN_SIM_PATCH gives a size) and logs the figures: for profiling the
+// engine with -cpuprofile. Skipped without TOCSIN_SIM_N.
+func TestStackScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("TOCSIN_SIM_N"))
+	if n == 0 {
+		t.Skip("set TOCSIN_SIM_N to run")
+	}
+	s := small(n)
+	b := scenario.Bytes(0)
+	if p := os.Getenv("TOCSIN_SIM_PATCH"); p != "" {
+		b, _ = scenario.ParseBytes(p)
+	}
+	s.Patch.Size = &b
+	wall := RealNow()
+	res := runStack(t, s)
+	t.Logf("n=%d wall=%s advisory max %.3f delivered %.3f", n, RealNow().Sub(wall), res.Advisory.MaxS, res.Advisory.DeliveredFraction)
+	if res.Patch != nil {
+		t.Logf("patch max %.3f ratio %.2f dup %.3f", res.Patch.MaxS, res.Patch.RatioToBound, res.Patch.DuplicateRatio)
+	}
+}
