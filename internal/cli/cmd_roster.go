@@ -35,8 +35,9 @@ dir) and give the file to new devices as their config's roster.`,
 	var conduits []string
 	edit := func(use, short string, change func(r *trust.Roster, args []string) error) *cobra.Command {
 		cmd := &cobra.Command{
-			Use:   use,
-			Short: short,
+			Use:     use,
+			Short:   short,
+			Example: rosterExamples,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				k, err := trust.LoadPrivateKey(key)
 				if err != nil {
@@ -111,8 +112,9 @@ dir) and give the file to new devices as their config's roster.`,
 		return nil
 	})
 	show := &cobra.Command{
-		Use:   "show FILE",
-		Short: "Print a roster",
+		Use:     "show FILE",
+		Short:   "Print a roster",
+		Example: "  tocsin roster show roster.json",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := readEnvelope(args[0])
@@ -148,3 +150,9 @@ func conduitList(z []string) string {
 	}
 	return " conduits " + strings.Join(z, ",")
 }
+
+const rosterExamples = `  tocsin roster new --key operator.key --fleet plant-a --roster roster.json
+  tocsin roster add 12D3KooW... --zone cell-1 --role device --key operator.key --roster roster.json
+  tocsin roster add 12D3KooW... --zone dmz --role gateway --conduit cell-1 --key operator.key --roster roster.json
+  tocsin roster revoke 12D3KooW... --key operator.key --roster roster.json
+  tocsin announce --seed-dir /var/lib/tocsin roster.json`

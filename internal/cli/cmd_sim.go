@@ -48,8 +48,9 @@ Two engines:
 
 func newSimListCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
-		Short: "List the built-in scenarios",
+		Use:     "list",
+		Short:   "List the built-in scenarios",
+		Example: "  tocsin sim list\n  tocsin sim run sybil-eclipse --json sybil.json",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, n := range scenarios.Names() {

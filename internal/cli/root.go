@@ -44,6 +44,12 @@ each other over bitswap, verify it and install it under the asset owner's policy
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		c.Example = `  tocsin completion bash > /usr/share/bash-completion/completions/tocsin
+  tocsin completion zsh > /usr/share/zsh/vendor-completions/_tocsin
+  tocsin completion fish > ~/.config/fish/completions/tocsin.fish`
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	})
