@@ -298,7 +298,7 @@ func newRootShowCmd() *cobra.Command {
 		Use:     "show FILE",
 		Short:   "Print a root's version, expiry, roles and keys",
 		Example: "  tocsin root show root.json\n  tocsin root show root-v2.json --json",
-		Args:  cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := readEnvelope(args[0])
 			if err != nil {

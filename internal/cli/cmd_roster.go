@@ -115,7 +115,7 @@ dir) and give the file to new devices as their config's roster.`,
 		Use:     "show FILE",
 		Short:   "Print a roster",
 		Example: "  tocsin roster show roster.json",
-		Args:  cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := readEnvelope(args[0])
 			if err != nil {

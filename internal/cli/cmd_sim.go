@@ -51,7 +51,7 @@ func newSimListCmd() *cobra.Command {
 		Use:     "list",
 		Short:   "List the built-in scenarios",
 		Example: "  tocsin sim list\n  tocsin sim run sybil-eclipse --json sybil.json",
-		Args:  cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, n := range scenarios.Names() {
 				s, err := scenarios.Get(n)
