@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/tocsin-iiot/tocsin/internal/cli.version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt-check clean install bench
+.PHONY: all build demo test test-short vet fmt-check clean install bench sim-acceptance
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -24,8 +24,9 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
-test: fmt-check vet ## every test; under 10 minutes on 2 cores
+test: fmt-check vet ## every test, then the reliability suite's quick subset; under 10 minutes on 2 cores
 	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) run ./internal/reliability -quick
 
 .PHONY: reliability
 reliability: ## issue 9: faults, attacks, bad input against real nodes; a table, then "reliability: N checks, F failed" (about 15 min on 2 cores; root for netns and mounts)
@@ -37,6 +38,17 @@ test-short:
 bench: ## benchmarks with ratios to a baseline measured in the same run (delta vs zstd CLI, single link vs net/http TLS)
 	$(GO) test -run '^$$' -bench 'DeltaVsZstdCLI' -benchtime 1x ./content
 	$(GO) test -run '^$$' -bench 'SingleLink' -benchtime 1x -timeout 20m ./node
+
+SIMOUT ?= sim-out
+TIME    := $(shell command -v /usr/bin/time >/dev/null && echo '/usr/bin/time -f "   wall %es, max RSS %MKB"')
+sim-acceptance: build ## issue 7 figures: model 1,000,000 twice (byte-identical), stack 5,000 advisory-only and 1,000 x 4 MiB, calibration report (about 30 min)
+	mkdir -p $(SIMOUT)
+	$(TIME) ./bin/tocsin sim run million --reproducible --json $(SIMOUT)/million-a.json
+	$(TIME) ./bin/tocsin sim run million --reproducible --json $(SIMOUT)/million-b.json
+	cmp $(SIMOUT)/million-a.json $(SIMOUT)/million-b.json && echo "model engine: the two JSON files are byte-identical"
+	$(TIME) ./bin/tocsin sim run advisory-5000 --json $(SIMOUT)/advisory-5000.json
+	$(TIME) ./bin/tocsin sim run flat-1000 --engine stack --json $(SIMOUT)/stack-1000.json
+	./bin/tocsin sim run flat-1000 --engine model --json $(SIMOUT)/model-1000.json --with $(SIMOUT)/stack-1000.json --report $(SIMOUT)/calibration
 
 install: build ## install the binary, the systemd unit and shell completions (as root)
 	install -D -m 0755 bin/tocsin $(DESTDIR)$(PREFIX)/bin/tocsin

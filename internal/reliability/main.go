@@ -27,6 +27,7 @@ func main() {
 	list := flag.Bool("list", false, "list the checks and exit")
 	fuzzTime := flag.Duration("fuzztime", 0, "fuzz budget per target (default 20s; 3s with -quick)")
 	verbose := flag.Bool("v", false, "copy every test's output to stderr")
+	markdown := flag.String("markdown", "", "also write the table, with every cell in full, as Markdown to this file (for the README)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./internal/reliability [-quick] [-only REGEX] [-list] [-fuzztime D] [-v]\n\n")
 		flag.PrintDefaults()
@@ -116,6 +117,16 @@ func main() {
 	}
 	fmt.Printf("\nreliability: %d passed, %d skipped, %d not covered (GAP rows); wall time %s\n", n-failed-skipped, skipped, gaps, time.Since(start).Round(time.Second))
 	fmt.Printf("reliability: %d checks, %d failed\n", n, failed)
+	if *markdown != "" {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Run %s on %s, %d CPUs (%s): **reliability: %d checks, %d failed**, wall time %s.\n\n",
+			start.UTC().Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(gv)), runtime.NumCPU(), mode, n, failed, time.Since(start).Round(time.Second))
+		printMarkdown(&b, sel, results)
+		if err := os.WriteFile(*markdown, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "reliability: -markdown: %v\n", err)
+			os.Exit(2)
+		}
+	}
 	if failed > 0 {
 		os.Exit(1)
 	}
@@ -460,6 +471,18 @@ func printTable(w io.Writer, sel []check, results []*result) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, clip(c.Name, 40), pkg, clip(what, 52), clip(times(c, r), 20), clip(holds, 60), outcome, el)
 	}
 	tw.Flush()
+}
+
+// printMarkdown writes the table with every cell in full.
+func printMarkdown(w io.Writer, sel []check, results []*result) {
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	fmt.Fprintln(w, "| id | check | injected | times | must hold | outcome |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+	for i, c := range sel {
+		r := results[i]
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s %s |\n", c.ID, cell(c.Name), cell(c.Injected), cell(times(c, r)), cell(c.Holds),
+			r.Outcome, r.Elapsed.Round(100*time.Millisecond))
+	}
 }
 
 func printFigures(w io.Writer, sel []check, results []*result) {
