@@ -19,7 +19,6 @@ import (
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
-	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
+	"github.com/tocsin-iiot/tocsin/internal/hostile"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/overlay"
 	"github.com/tocsin-iiot/tocsin/policy"
@@ -385,21 +385,6 @@ func TestForgedAdvisoriesRejected(t *testing.T) {
 	}
 }
 
-// corruptStore serves garbage bytes for every data (leaf) block it claims
-// to have, and the DAG's inner nodes intact, so that a device learns every
-// leaf it needs from the attacker and asks it for all of them.
-type corruptStore struct{ blockstore.Blockstore }
-
-func (c corruptStore) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
-	b, err := c.Blockstore.Get(ctx, k)
-	if err != nil || k.Type() != cid.Raw {
-		return b, err
-	}
-	bad := append([]byte(nil), b.RawData()...)
-	bad[0] ^= 0xff
-	return blocks.NewBlockWithCid(bad, k)
-}
-
 // TestBadBlocksNeverStored: a peer that holds the release serves corrupted
 // bytes for every data block over real bitswap. The device stores none of
 // them, finishes from the honest seed, its store holds only the DAG's
@@ -417,7 +402,7 @@ func TestBadBlocksNeverStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(atk), nil, corruptStore{atkStore})
+	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(atk), nil, hostile.CorruptLeaves{Blockstore: atkStore})
 	defer bs.Close()
 	f.connect(atk, dev.Host())
 	// The seed joins late: the device gets the documents directly and

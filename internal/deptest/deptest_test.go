@@ -33,7 +33,7 @@ var rules = map[string][]string{
 	"sim/model":    {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", "net/http", "os/exec", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy", mod + "sim/stack"},
 	"sim/report":   {"github.com/libp2p/", "github.com/ipfs/", "github.com/dgraph-io/", mod + "node", mod + "seed", mod + "overlay", mod + "content", mod + "policy"},
 	// The node never depends on the supplier side.
-	"node": {mod + "seed", mod + "internal/cli"},
+	"node": {mod + "seed", mod + "internal/cli", mod + "internal/hostile"},
 }
 
 func TestDependencyDirection(t *testing.T) {

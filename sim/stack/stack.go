@@ -20,8 +20,6 @@ import (
 	"github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockstore"
-	blocks "github.com/ipfs/go-block-format"
-	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
+	"github.com/tocsin-iiot/tocsin/internal/hostile"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/node"
 	"github.com/tocsin-iiot/tocsin/overlay"
@@ -268,23 +267,10 @@ func (r *run) adversary(i int, b scenario.Behaviour) error {
 		if _, err := content.Import(r.ctx, content.DAGService(bs), bytes.NewReader(r.file), int(r.s.Patch.Chunk)); err != nil {
 			return fmt.Errorf("sim: adversary %d: %w", i, err)
 		}
-		x := bitswap.New(r.ctx, bsnet.NewFromIpfsHost(h), nil, corrupt{bs})
+		x := bitswap.New(r.ctx, bsnet.NewFromIpfsHost(h), nil, hostile.CorruptLeaves{Blockstore: bs})
 		r.badBS = append(r.badBS, x)
 	}
 	return nil
-}
-
-// corrupt serves every data block with its first byte flipped.
-type corrupt struct{ blockstore.Blockstore }
-
-func (c corrupt) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
-	b, err := c.Blockstore.Get(ctx, k)
-	if err != nil || k.Type() != cid.Raw {
-		return b, err
-	}
-	bad := append([]byte(nil), b.RawData()...)
-	bad[0] ^= 0xff
-	return blocks.NewBlockWithCid(bad, k)
 }
 
 func (r *run) accepted(i int, key string, at time.Time) {
