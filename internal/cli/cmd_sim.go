@@ -189,23 +189,24 @@ func (f *simFlags) apply(cmd *cobra.Command, s *scenario.Scenario) error {
 }
 
 func (f *simFlags) output(stdout io.Writer, res *scenario.Result, others []*scenario.Result) error {
+	out := *res // what --json and --report get
 	if f.reproducible {
-		res.WallSeconds = 0
+		out.WallSeconds = 0
 	}
 	if f.jsonPath == "-" {
-		if err := res.WriteJSON(stdout); err != nil {
+		if err := out.WriteJSON(stdout); err != nil {
 			return err
 		}
 	} else {
 		printSimSummary(stdout, res)
 		if f.jsonPath != "" {
-			if err := fsutil.WriteAtomicFunc(f.jsonPath, 0o644, func(w io.Writer) error { return res.WriteJSON(w) }); err != nil {
+			if err := fsutil.WriteAtomicFunc(f.jsonPath, 0o644, func(w io.Writer) error { return out.WriteJSON(w) }); err != nil {
 				return fmt.Errorf("--json: %w", err)
 			}
 		}
 	}
 	if f.reportDir != "" {
-		if err := report.Write(f.reportDir, append([]*scenario.Result{res}, others...)...); err != nil {
+		if err := report.Write(f.reportDir, append([]*scenario.Result{&out}, others...)...); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 		if f.jsonPath != "-" {
