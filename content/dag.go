@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -49,8 +50,21 @@ func Import(ctx context.Context, dst ipld.DAGService, r io.Reader, chunkSize int
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	if chunkSize > MaxChunkSize {
-		return Imported{}, fmt.Errorf("chunk size %d is over the %d-byte limit", chunkSize, MaxChunkSize)
+	return ImportChunked(ctx, dst, r, fmt.Sprintf("size-%d", chunkSize))
+}
+
+// ImportChunked is Import with the leaves cut as spec says, in IPFS's
+// chunker syntax: "size-N" (fixed N-byte leaves) or "rabin-MIN-AVG-MAX"
+// (content-defined: a leaf ends where a rolling hash of the content says,
+// so an insertion or deletion moves only the leaves around it and the
+// unchanged regions of two versions share blocks). "" means the default
+// fixed size. No leaf may exceed MaxChunkSize.
+func ImportChunked(ctx context.Context, dst ipld.DAGService, r io.Reader, spec string) (Imported, error) {
+	if spec == "" {
+		spec = fmt.Sprintf("size-%d", DefaultChunkSize)
+	}
+	if err := CheckChunker(spec); err != nil {
+		return Imported{}, err
 	}
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(r, h), ctx: ctx}
@@ -61,7 +75,11 @@ func Import(ctx context.Context, dst ipld.DAGService, r io.Reader, chunkSize int
 		RawLeaves:  true,
 		CidBuilder: cidBuilder,
 	}
-	db, err := params.New(chunker.NewSizeSplitter(cr, int64(chunkSize)))
+	split, err := chunker.FromString(cr, spec)
+	if err != nil {
+		return Imported{}, fmt.Errorf("chunker %q: %w", spec, err)
+	}
+	db, err := params.New(split)
 	if err != nil {
 		return Imported{}, fmt.Errorf("start import: %w", err)
 	}
@@ -73,6 +91,27 @@ func Import(ctx context.Context, dst ipld.DAGService, r io.Reader, chunkSize int
 		return Imported{}, fmt.Errorf("import: the file is empty")
 	}
 	return Imported{Root: nd.Cid(), Size: cr.n, SHA256: hex.EncodeToString(h.Sum(nil)), Blocks: counter.n}, nil
+}
+
+// CheckChunker reports whether spec is a chunker Import can use: "size-N"
+// with 0 < N <= MaxChunkSize, or "rabin-MIN-AVG-MAX" with
+// 0 < MIN <= AVG <= MAX <= MaxChunkSize.
+func CheckChunker(spec string) error {
+	var a, b, c int64
+	switch {
+	case strings.HasPrefix(spec, "size-"):
+		if n, err := fmt.Sscanf(spec, "size-%d", &a); err != nil || n != 1 || a <= 0 || a > MaxChunkSize || spec != fmt.Sprintf("size-%d", a) {
+			return fmt.Errorf("chunker %q: want size-N with N from 1 to %d", spec, MaxChunkSize)
+		}
+	case strings.HasPrefix(spec, "rabin-"):
+		if n, err := fmt.Sscanf(spec, "rabin-%d-%d-%d", &a, &b, &c); err != nil || n != 3 || a <= 0 || a > b || b > c || c > MaxChunkSize ||
+			spec != fmt.Sprintf("rabin-%d-%d-%d", a, b, c) {
+			return fmt.Errorf("chunker %q: want rabin-MIN-AVG-MAX with 0 < MIN <= AVG <= MAX <= %d", spec, MaxChunkSize)
+		}
+	default:
+		return fmt.Errorf("chunker %q: want size-N or rabin-MIN-AVG-MAX", spec)
+	}
+	return nil
 }
 
 type countingReader struct {

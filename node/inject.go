@@ -38,7 +38,11 @@ func (n *Node) Announce(ctx context.Context, data []byte) (trust.Document, error
 // describes: same root CID, size and SHA-256. The file is read twice; a file
 // that changes between the reads is caught by the second check.
 func (n *Node) ImportRelease(ctx context.Context, path string, rel trust.Release) error {
-	if err := n.importChecked(ctx, path, rel.ChunkSize, releaseTarget(rel)); err != nil {
+	spec := rel.Chunker
+	if spec == "" {
+		spec = fmt.Sprintf("size-%d", rel.ChunkSize)
+	}
+	if err := n.importChecked(ctx, path, spec, releaseTarget(rel)); err != nil {
 		return err
 	}
 	crashpoint.Hit(crashpoint.ReleaseImported)
@@ -51,24 +55,24 @@ func (n *Node) ImportDelta(ctx context.Context, path string, rel trust.Release) 
 		return fmt.Errorf("release %s has no delta", rel.ID())
 	}
 	d := rel.Delta
-	return n.importChecked(ctx, path, rel.ChunkSize, target{ID: rel.ID() + " delta", RootCID: d.RootCID, Size: d.Size, SHA256: d.SHA256})
+	return n.importChecked(ctx, path, fmt.Sprintf("size-%d", rel.ChunkSize), target{ID: rel.ID() + " delta", RootCID: d.RootCID, Size: d.Size, SHA256: d.SHA256})
 }
 
-func (n *Node) importChecked(ctx context.Context, path string, chunk int, t target) error {
+func (n *Node) importChecked(ctx context.Context, path string, spec string, t target) error {
 	check := func(imp content.Imported) error {
 		if imp.Root.String() != t.RootCID || imp.Size != t.Size || imp.SHA256 != t.SHA256 {
 			return fmt.Errorf("file %s does not match the signed manifest of %s (root %s, want %s)", path, t.ID, imp.Root, t.RootCID)
 		}
 		return nil
 	}
-	dry, err := n.importFile(ctx, path, chunk, content.Discard())
+	dry, err := n.importFile(ctx, path, spec, content.Discard())
 	if err != nil {
 		return err
 	}
 	if err := check(dry); err != nil {
 		return err
 	}
-	imp, err := n.importFile(ctx, path, chunk, merkledag.NewDAGService(n.bserv))
+	imp, err := n.importFile(ctx, path, spec, merkledag.NewDAGService(n.bserv))
 	if err != nil {
 		return err
 	}
@@ -78,14 +82,17 @@ func (n *Node) importChecked(ctx context.Context, path string, chunk int, t targ
 // ImportFile chunks the file at path into the node's store (chunkSize bytes
 // per leaf) and tells bitswap about the new blocks.
 func (n *Node) ImportFile(ctx context.Context, path string, chunkSize int) (content.Imported, error) {
-	return n.importFile(ctx, path, chunkSize, merkledag.NewDAGService(n.bserv))
+	if chunkSize <= 0 {
+		chunkSize = content.DefaultChunkSize
+	}
+	return n.importFile(ctx, path, fmt.Sprintf("size-%d", chunkSize), merkledag.NewDAGService(n.bserv))
 }
 
-func (n *Node) importFile(ctx context.Context, path string, chunkSize int, dst ipld.DAGService) (content.Imported, error) {
+func (n *Node) importFile(ctx context.Context, path string, spec string, dst ipld.DAGService) (content.Imported, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return content.Imported{}, fmt.Errorf("open release file: %w", err)
 	}
 	defer f.Close()
-	return content.Import(ctx, dst, f, chunkSize)
+	return content.ImportChunked(ctx, dst, f, spec)
 }

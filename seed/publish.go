@@ -33,6 +33,10 @@ type Publication struct {
 	Version         string
 	File            string
 	ChunkSize       int // default content.DefaultChunkSize
+	// Chunker, if set, cuts the file as content.ImportChunked says (e.g.
+	// "rabin-16384-65536-262144" for content-defined leaves); ChunkSize is
+	// then recorded as the largest leaf.
+	Chunker string
 
 	// Seq orders the product's releases; 0 means the publication time in
 	// Unix milliseconds, which increases as long as the supplier's clock
@@ -99,7 +103,13 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 		size = fi.Size()
 	}
 	bar := progress.New(p.Progress, size, "chunking "+filepath.Base(file))
-	imp, err := content.Import(ctx, content.Discard(), bar.Reader(f), p.ChunkSize)
+	spec := p.Chunker
+	if spec == "" {
+		spec = fmt.Sprintf("size-%d", p.ChunkSize)
+	} else if _, _, maxLeaf, ok := rabinSizes(spec); ok {
+		p.ChunkSize = maxLeaf
+	}
+	imp, err := content.ImportChunked(ctx, content.Discard(), bar.Reader(f), spec)
 	bar.Finish()
 	f.Close()
 	if err != nil {
@@ -113,7 +123,7 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 		p.ValidFor = 365 * 24 * time.Hour
 	}
 	rel := trust.Release{Product: p.Product, Version: p.Version, RootCID: imp.Root.String(), Size: imp.Size,
-		SHA256: imp.SHA256, ChunkSize: p.ChunkSize, Published: now, Seq: p.Seq, Hardware: p.Hardware,
+		SHA256: imp.SHA256, ChunkSize: p.ChunkSize, Chunker: p.Chunker, Published: now, Seq: p.Seq, Hardware: p.Hardware,
 		AppliesTo: p.AppliesTo, Expires: now.Add(p.ValidFor)}
 	var deltaFile string
 	if p.DeltaFrom != "" {
@@ -254,4 +264,10 @@ func makeDelta(ctx context.Context, p Publication, newFile string) (*trust.Delta
 	sum := sha256.Sum256(oldData)
 	return &trust.Delta{From: p.DeltaFromVersion, FromSHA256: hex.EncodeToString(sum[:]), RootCID: imp.Root.String(),
 		Size: imp.Size, SHA256: imp.SHA256}, path, nil
+}
+
+// rabinSizes reads MIN, AVG and MAX from "rabin-MIN-AVG-MAX".
+func rabinSizes(spec string) (minLeaf, avg, maxLeaf int, ok bool) {
+	n, err := fmt.Sscanf(spec, "rabin-%d-%d-%d", &minLeaf, &avg, &maxLeaf)
+	return minLeaf, avg, maxLeaf, err == nil && n == 3
 }

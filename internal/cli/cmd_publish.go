@@ -47,6 +47,11 @@ runs.`,
 				return fmt.Errorf("--chunk-size: %w", err)
 			}
 			p.ChunkSize = int(n)
+			if p.Chunker != "" {
+				if err := content.CheckChunker(p.Chunker); err != nil {
+					return fmt.Errorf("--chunker: %w", err)
+				}
+			}
 			p.Now = time.Now()
 			if deadlineDays > 0 {
 				p.Deadline = p.Now.Add(time.Duration(deadlineDays) * 24 * time.Hour).UTC()
@@ -90,6 +95,7 @@ runs.`,
 	f.DurationVar(&p.ValidFor, "valid-for", 365*24*time.Hour, "how long the manifest stays valid")
 	f.StringVar(&p.SeedDir, "seed-dir", "seed-data", "the seed's data dir")
 	f.StringVar(&chunk, "chunk-size", units.Bytes(content.DefaultChunkSize), "DAG leaf size")
+	f.StringVar(&p.Chunker, "chunker", "", "content-defined leaves instead of fixed ones, e.g. rabin-16384-65536-262144 (MIN-AVG-MAX bytes): versions that moved code share more blocks")
 	f.StringVar(&p.AdvisoryID, "advisory-id", "", "advisory id (default TSA-<product>-<version>)")
 	f.StringVar(&p.Title, "title", "", "advisory title")
 	f.StringVar(&p.CVSS, "cvss", "", "CVSS 3.x or 4.0 vector")

@@ -155,7 +155,7 @@ func (f *diskFleet) publish(t *testing.T, version string, size int) string {
 
 // tryPublish publishes size random bytes as plc-fw@version and returns the
 // file's sha256, publish's stderr and its exit code.
-func (f *diskFleet) tryPublish(t *testing.T, version string, size int) (sum, stderr string, code int) {
+func (f *diskFleet) tryPublish(t *testing.T, version string, size int, extra ...string) (sum, stderr string, code int) {
 	t.Helper()
 	data := make([]byte, size)
 	rand.Read(data)
@@ -163,8 +163,8 @@ func (f *diskFleet) tryPublish(t *testing.T, version string, size int) (sum, std
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code = tocsin(t, "publish", "--key", f.key, "--seed-dir", f.seedDir, "--product", "plc-fw", "--version", version,
-		"--file", file, "--chunk-size", "256KiB", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--json")
+	_, stderr, code = tocsin(t, append([]string{"publish", "--key", f.key, "--seed-dir", f.seedDir, "--product", "plc-fw", "--version", version,
+		"--file", file, "--chunk-size", "256KiB", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--json"}, extra...)...)
 	s := sha256.Sum256(data)
 	return hex.EncodeToString(s[:]), stderr, code
 }

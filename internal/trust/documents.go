@@ -75,12 +75,18 @@ func CheckAdvisoryID(id string) error {
 // Release is a signed release manifest: what a supplier shipped, addressed by
 // the root CID of its UnixFS DAG and the SHA-256 of the whole file.
 type Release struct {
-	Product   string    `json:"product"`
-	Version   string    `json:"version"`
-	RootCID   string    `json:"root_cid"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"`
-	ChunkSize int       `json:"chunk_size"`
+	Product   string `json:"product"`
+	Version   string `json:"version"`
+	RootCID   string `json:"root_cid"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	ChunkSize int    `json:"chunk_size"`
+	// Chunker, if set, is how the file was cut into leaves, in IPFS's
+	// chunker syntax ("rabin-MIN-AVG-MAX" for content-defined leaves);
+	// empty means fixed leaves of ChunkSize. A seed re-chunks the file
+	// this way to check it is the release; devices fetch by CID and need
+	// not know.
+	Chunker   string    `json:"chunker,omitempty"`
 	Published time.Time `json:"published"`
 	// Seq orders the supplier's releases of this product: a device never
 	// accepts a release with a lower Seq than one it has seen (rollback).
@@ -146,6 +152,8 @@ func (r Release) Validate() error {
 		return fmt.Errorf("%w: release size %d", ErrInvalidDocument, r.Size)
 	case r.ChunkSize <= 0 || r.ChunkSize > 4<<20:
 		return fmt.Errorf("%w: chunk size %d", ErrInvalidDocument, r.ChunkSize)
+	case len(r.Chunker) > 64:
+		return fmt.Errorf("%w: chunker name of %d bytes", ErrInvalidDocument, len(r.Chunker))
 	case r.Seq == 0:
 		return fmt.Errorf("%w: release %s has no sequence number", ErrInvalidDocument, r.ID())
 	case r.Expires.IsZero():
