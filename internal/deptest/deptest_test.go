@@ -4,7 +4,9 @@ package deptest
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,6 +58,21 @@ func TestDependencyDirection(t *testing.T) {
 					t.Errorf("%s depends on %s (banned: %s)", pkg, p.ImportPath, b)
 				}
 			}
+		}
+	}
+}
+
+// TestEveryPackageHasDoc: every package says in a doc.go what lives there
+// and what may not.
+func TestEveryPackageHasDoc(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.Dir}} {{.ImportPath}}", "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, pkg, _ := strings.Cut(line, " ")
+		if _, err := os.Stat(filepath.Join(dir, "doc.go")); err != nil {
+			t.Errorf("%s has no doc.go", pkg)
 		}
 	}
 }
