@@ -129,9 +129,9 @@ var checks = []check{
 	{ID: "9d", Name: "netns: partition heals (30% loss)", Pkg: "./internal/e2e", Run: "^TestReliabilityNetnsPartition30$",
 		Injected: "two halves cut apart, 30% loss, then healed", Times: "1",
 		Holds: "every device converges; installer runs once each", Timeout: netnsTimeout},
-	{ID: "9e", Name: "stack simulator: 50 ms +/- 5 ms delay", Pkg: "./sim/stack", Run: "^TestReliabilityStackDelay$",
-		Injected: "100 real nodes on simnet, 50 ms +/- 5 ms one-way latency", Times: "1 run (+ a 10 ms baseline)",
-		Holds: "every device gets the advisory and the verified release"},
+	{ID: "9e", Name: "stack simulator: 50 ms +/- 5 ms delay, partition", Pkg: "./sim/stack", Run: "^TestReliabilityStackDelay$",
+		Injected: "100 real nodes on simnet, 50 ms +/- 5 ms one-way latency; then also cut in two halves for 8 s", Times: "2 runs (+ a 10 ms baseline)",
+		Holds: "every device gets the advisory and the verified release; the cut-off half only after the heal"},
 
 	// 10. Fuzzing: every parser of network or file input.
 	{ID: "10a", Name: "owner policy file", Pkg: "./policy", Fuzz: "FuzzParseOwnerPolicy"},

@@ -205,6 +205,9 @@ func Run(ctx context.Context, s *scenario.Scenario, g *scenario.Graph, progress 
 
 // RunOptions is Run with the model's constants given.
 func RunOptions(ctx context.Context, s *scenario.Scenario, g *scenario.Graph, opt Options, progress func(done, total float64)) (*scenario.Result, error) {
+	if len(s.Partitions) > 0 {
+		return nil, errors.New("model: partitions are simulated by the stack engine only")
+	}
 	e, err := newEngine(s, g, opt)
 	if err != nil {
 		return nil, err

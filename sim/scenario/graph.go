@@ -310,3 +310,24 @@ func (s *Scenario) churn(g *Graph, r *rand.Rand) {
 		}
 	}
 }
+
+// Partitioned reports whether a packet between nodes a and b sent at t
+// seconds is held by a partition, and until when.
+func (s *Scenario) Partitioned(g *Graph, a, b int, t float64) (until float64, held bool) {
+	side := func(n int) int {
+		if n < g.Seeds {
+			return 0
+		}
+		return (n - g.Seeds) % 2
+	}
+	if side(a) == side(b) {
+		return 0, false
+	}
+	for _, p := range s.Partitions {
+		from, to := p.Start.Seconds(), p.Start.Seconds()+p.Duration.Seconds()
+		if t >= from && t < to {
+			return to, true
+		}
+	}
+	return 0, false
+}

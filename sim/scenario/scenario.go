@@ -31,10 +31,16 @@ type Scenario struct {
 	// devices that have not finished. Default 10m.
 	Horizon Duration `yaml:"horizon" json:"horizon"`
 
-	Fleet       Fleet       `yaml:"fleet" json:"fleet"`
-	Links       Links       `yaml:"links" json:"links"`
-	Churn       Churn       `yaml:"churn" json:"churn"`
-	SeedOutages []Outage    `yaml:"seed_outages" json:"seed_outages,omitempty"`
+	Fleet       Fleet    `yaml:"fleet" json:"fleet"`
+	Links       Links    `yaml:"links" json:"links"`
+	Churn       Churn    `yaml:"churn" json:"churn"`
+	SeedOutages []Outage `yaml:"seed_outages" json:"seed_outages,omitempty"`
+	// Partitions cut the fleet in two for each span (from the first
+	// advisory's publication): devices with even indices and the seeds on
+	// one side, odd indices on the other. Packets between the halves wait
+	// until the span ends, as TCP's retransmissions deliver them once a
+	// real partition heals. Stack engine only.
+	Partitions  []Outage    `yaml:"partitions" json:"partitions,omitempty"`
 	Adversaries Adversaries `yaml:"adversaries" json:"adversaries"`
 	Patch       Patch       `yaml:"patch" json:"patch"`
 	Advisories  Advisories  `yaml:"advisories" json:"advisories"`
@@ -273,6 +279,11 @@ func (s *Scenario) Validate() error {
 	for i, o := range s.SeedOutages {
 		if o.Duration <= 0 {
 			return bad("seed_outages[%d]: duration must be positive", i)
+		}
+	}
+	for i, o := range s.Partitions {
+		if o.Duration <= 0 {
+			return bad("partitions[%d]: duration must be positive", i)
 		}
 	}
 	return nil

@@ -151,3 +151,23 @@ func TestSummariseAndBounds(t *testing.T) {
 		t.Errorf("bounds %v %v %v", kr, chunk, cs)
 	}
 }
+
+func TestPartitioned(t *testing.T) {
+	s := Default()
+	s.Fleet.Devices = 10
+	s.Partitions = []Outage{{Start: Duration(time.Second), Duration: Duration(2 * time.Second)}}
+	g := Build(&s)
+	seed, even, odd := 0, g.Device(0), g.Device(1)
+	if _, held := s.Partitioned(g, even, odd, 0.5); held {
+		t.Error("held before the partition starts")
+	}
+	if until, held := s.Partitioned(g, even, odd, 1.5); !held || until != 3 {
+		t.Errorf("across the cut at 1.5 s: held %v until %v, want true until 3", held, until)
+	}
+	if _, held := s.Partitioned(g, seed, even, 1.5); held {
+		t.Error("the seed and even devices are on the same side")
+	}
+	if _, held := s.Partitioned(g, odd, seed, 3); held {
+		t.Error("held after the partition healed")
+	}
+}

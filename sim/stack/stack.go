@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
@@ -82,6 +83,10 @@ type run struct {
 	g   *scenario.Graph
 	dir string
 	ctx context.Context
+
+	// t0 is when the first advisory was published (partitions count
+	// from it); nil before.
+	t0 atomic.Pointer[time.Time]
 
 	rngMu sync.Mutex
 	rng   interface{ Float64() float64 }
@@ -162,6 +167,12 @@ func (r *run) setup() error {
 	latency := func(p *simnet.Packet) time.Duration {
 		a, b := nodeOf(p.From), nodeOf(p.To)
 		l, j := r.s.Latency(r.g, a, b)
+		if t0 := r.t0.Load(); t0 != nil {
+			now := time.Since(*t0).Seconds()
+			if until, held := r.s.Partitioned(r.g, a, b, now); held {
+				l += until - now
+			}
+		}
 		if j > 0 {
 			r.rngMu.Lock()
 			l += (2*r.rng.Float64() - 1) * j
@@ -331,6 +342,7 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 
 	// Time zero: the seed announces; forgers publish at the same moment.
 	start := time.Now()
+	r.t0.Store(&start)
 	if relEnv != nil {
 		if _, err := seed.Announce(r.ctx, relEnv); err != nil {
 			return nil, fmt.Errorf("sim: announce release: %w", err)
