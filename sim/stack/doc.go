@@ -16,8 +16,9 @@
 // does not know; bad-block nodes answer bitswap requests with corrupted
 // data blocks.
 //
-// What is not modelled here: churn, seed outages and packet loss (simnet
-// has no loss). Scenarios with them are refused; the model engine
+// Partitions (scenario field partitions) hold packets across the cut until
+// the span ends, through simnet's per-packet latency. What is not modelled
+// here: churn, seed outages and packet loss (simnet has no loss). Scenarios with them are refused; the model engine
 // (sim/model) covers them, and real loss is tested between processes in
 // network namespaces (internal/e2e).
 //
