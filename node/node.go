@@ -116,9 +116,12 @@ type Node struct {
 	installed   map[string]string         // product → version installed by Tocsin
 	peersSeen   map[peer.ID]struct{}
 	fetches     map[string]*fetchTrack // running fetches by release ID
-	counters    Counters
-	statusPath  string
-	started     time.Time
+	// ended are fetches that ended within the last endedGrace: their
+	// blocks may still be in flight and are not held against a peer.
+	ended      []*fetchTrack
+	counters   Counters
+	statusPath string
+	started    time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -390,7 +393,13 @@ type fetchTrack struct {
 	held      map[cid.Cid]struct{}
 	known     map[cid.Cid]struct{} // every block of the DAG seen so far
 	refetched int
+	endedAt   time.Time // when the fetch ended (zero while it runs)
 }
+
+// endedGrace is how long blocks of a fetch that has ended (a delta given
+// up for the full file, a finished release) are still expected: requests
+// already sent may yet be answered.
+const endedGrace = time.Minute
 
 // hold records the members of level that are not in want, and all of level
 // as part of the DAG.
@@ -419,7 +428,11 @@ func (n *Node) trackFetch(id string, cancel context.CancelFunc) *fetchTrack {
 
 func (n *Node) untrackFetch(id string, t *fetchTrack) int {
 	n.mu.Lock()
-	delete(n.fetches, id)
+	if n.fetches[id] == t {
+		delete(n.fetches, id)
+	}
+	t.endedAt = n.now()
+	n.ended = append(n.ended, t)
 	n.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -442,6 +455,15 @@ func (r refetchTracer) MessageReceived(from peer.ID, m bsmsg.BitSwapMessage) {
 	for _, t := range r.n.fetches {
 		tracks = append(tracks, t)
 	}
+	now := r.n.now()
+	live := r.n.ended[:0]
+	for _, t := range r.n.ended {
+		if now.Sub(t.endedAt) < endedGrace {
+			live = append(live, t)
+		}
+	}
+	r.n.ended = live
+	recent := append([]*fetchTrack(nil), live...)
 	r.n.mu.Unlock()
 	if len(tracks) == 0 {
 		return // a late block after a fetch ended is not an offence
@@ -454,6 +476,13 @@ func (r refetchTracer) MessageReceived(from peer.ID, m bsmsg.BitSwapMessage) {
 			if _, ok := t.held[b.Cid()]; ok {
 				t.refetched++
 			}
+			if _, ok := t.known[b.Cid()]; ok {
+				known = true
+			}
+			t.mu.Unlock()
+		}
+		for _, t := range recent {
+			t.mu.Lock()
 			if _, ok := t.known[b.Cid()]; ok {
 				known = true
 			}
