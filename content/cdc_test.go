@@ -79,14 +79,23 @@ func cdcShares(t *testing.T, name, oldName, newName string, cdcMustWin bool) {
 	}
 }
 
-func TestCheckChunker(t *testing.T) {
+func TestMaxLeaf(t *testing.T) {
 	for spec, ok := range map[string]bool{
 		"size-262144": true, "rabin-16384-65536-262144": true,
 		"size-0": false, "size-4194304": false, "rabin-65536-16384-262144": false, "rabin-1-2": false,
 		"buzhash": false, "size-12abc": false, "": false,
 	} {
-		if err := CheckChunker(spec); (err == nil) != ok {
-			t.Errorf("CheckChunker(%q) = %v, want ok=%v", spec, err, ok)
+		if _, err := MaxLeaf(spec); (err == nil) != ok {
+			t.Errorf("MaxLeaf(%q) = %v, want ok=%v", spec, err, ok)
 		}
+	}
+}
+
+func TestMaxLeafValue(t *testing.T) {
+	if n, _ := MaxLeaf("rabin-16384-65536-262144"); n != 262144 {
+		t.Errorf("rabin max leaf %d, want 262144", n)
+	}
+	if n, _ := MaxLeaf("size-1024"); n != 1024 {
+		t.Errorf("size max leaf %d, want 1024", n)
 	}
 }

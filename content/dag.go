@@ -63,7 +63,7 @@ func ImportChunked(ctx context.Context, dst ipld.DAGService, r io.Reader, spec s
 	if spec == "" {
 		spec = fmt.Sprintf("size-%d", DefaultChunkSize)
 	}
-	if err := CheckChunker(spec); err != nil {
+	if _, err := MaxLeaf(spec); err != nil {
 		return Imported{}, err
 	}
 	h := sha256.New()
@@ -93,25 +93,26 @@ func ImportChunked(ctx context.Context, dst ipld.DAGService, r io.Reader, spec s
 	return Imported{Root: nd.Cid(), Size: cr.n, SHA256: hex.EncodeToString(h.Sum(nil)), Blocks: counter.n}, nil
 }
 
-// CheckChunker reports whether spec is a chunker Import can use: "size-N"
-// with 0 < N <= MaxChunkSize, or "rabin-MIN-AVG-MAX" with
-// 0 < MIN <= AVG <= MAX <= MaxChunkSize.
-func CheckChunker(spec string) error {
-	var a, b, c int64
+// MaxLeaf checks that spec is a chunker Import can use — "size-N" with
+// 0 < N <= MaxChunkSize, or "rabin-MIN-AVG-MAX" with
+// 0 < MIN <= AVG <= MAX <= MaxChunkSize — and returns the largest leaf it
+// can cut (N or MAX).
+func MaxLeaf(spec string) (int, error) {
+	var a, b, c int
 	switch {
 	case strings.HasPrefix(spec, "size-"):
 		if n, err := fmt.Sscanf(spec, "size-%d", &a); err != nil || n != 1 || a <= 0 || a > MaxChunkSize || spec != fmt.Sprintf("size-%d", a) {
-			return fmt.Errorf("chunker %q: want size-N with N from 1 to %d", spec, MaxChunkSize)
+			return 0, fmt.Errorf("chunker %q: want size-N with N from 1 to %d", spec, MaxChunkSize)
 		}
+		return a, nil
 	case strings.HasPrefix(spec, "rabin-"):
 		if n, err := fmt.Sscanf(spec, "rabin-%d-%d-%d", &a, &b, &c); err != nil || n != 3 || a <= 0 || a > b || b > c || c > MaxChunkSize ||
 			spec != fmt.Sprintf("rabin-%d-%d-%d", a, b, c) {
-			return fmt.Errorf("chunker %q: want rabin-MIN-AVG-MAX with 0 < MIN <= AVG <= MAX <= %d", spec, MaxChunkSize)
+			return 0, fmt.Errorf("chunker %q: want rabin-MIN-AVG-MAX with 0 < MIN <= AVG <= MAX <= %d", spec, MaxChunkSize)
 		}
-	default:
-		return fmt.Errorf("chunker %q: want size-N or rabin-MIN-AVG-MAX", spec)
+		return c, nil
 	}
-	return nil
+	return 0, fmt.Errorf("chunker %q: want size-N or rabin-MIN-AVG-MAX", spec)
 }
 
 type countingReader struct {

@@ -44,7 +44,13 @@ func noScoring(f *fleet) { f.opts.ScoreUnit = -1 }
 
 func newBed(t *testing.T, opts ...func(*fleet)) *bed {
 	f := newFleet(t, 2, append([]func(*fleet){noScoring}, opts...)...)
-	b := &bed{fleet: f, dev: f.devs[0], nxt: f.devs[1]}
+	return wireBed(t, f, f.devs[0], f.devs[1])
+}
+
+// wireBed links seed → dev → nxt and an attacker on the announce topic to
+// dev, then publishes a baseline release every device installs.
+func wireBed(t *testing.T, f *fleet, dev, nxt *Node) *bed {
+	b := &bed{fleet: f, dev: dev, nxt: nxt}
 	f.connect(f.seed.Host(), b.dev.Host())
 	f.connect(b.dev.Host(), b.nxt.Host())
 	atk := f.newHost()

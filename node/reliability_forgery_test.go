@@ -2,17 +2,13 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-
 	"github.com/tocsin-iiot/tocsin/internal/trust"
-	"github.com/tocsin-iiot/tocsin/overlay"
 )
 
 // Reliability check 1 (issue 9): every document type a device accepts —
@@ -42,24 +38,7 @@ rollout: {waves: [1.0], soak: 0s}
 		f.devs = append(f.devs, n)
 		return n
 	}
-	b := &bed{fleet: f, dev: dev("d0"), nxt: dev("d1")}
-	f.connect(f.seed.Host(), b.dev.Host())
-	f.connect(b.dev.Host(), b.nxt.Host())
-	atk := f.newHost()
-	f.connect(atk, b.dev.Host())
-	ps, err := pubsub.NewGossipSub(context.Background(), atk, pubsub.WithMaxMessageSize(overlay.MaxMessageSize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.topic, err = ps.Join(overlay.TopicAnnounce); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "attacker sees d0 on the topic", 10*time.Second, func() bool { return len(b.topic.ListPeers()) > 0 })
-	waitMesh(t, b.nxt)
-	b.base, _, _ = f.publish(randomBytes(t, 100<<10), "2.0.0")
-	for _, d := range f.devs {
-		waitInstalled(t, d, b.base.ID())
-	}
+	b := wireBed(t, f, dev("d0"), dev("d1"))
 	return b, o
 }
 

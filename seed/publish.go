@@ -91,24 +91,26 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("release file: %w", err)
 	}
+	if p.ChunkSize == 0 {
+		p.ChunkSize = content.DefaultChunkSize
+	}
+	spec := p.Chunker
+	if spec == "" {
+		spec = fmt.Sprintf("size-%d", p.ChunkSize)
+	} else if n, err := content.MaxLeaf(spec); err != nil {
+		return Result{}, err
+	} else {
+		p.ChunkSize = n // the manifest's chunk size is the largest leaf
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return Result{}, fmt.Errorf("release file: %w", err)
-	}
-	if p.ChunkSize == 0 {
-		p.ChunkSize = content.DefaultChunkSize
 	}
 	size := int64(-1) // unknown (not a regular file): a spinner
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 	}
 	bar := progress.New(p.Progress, size, "chunking "+filepath.Base(file))
-	spec := p.Chunker
-	if spec == "" {
-		spec = fmt.Sprintf("size-%d", p.ChunkSize)
-	} else if _, _, maxLeaf, ok := rabinSizes(spec); ok {
-		p.ChunkSize = maxLeaf
-	}
 	imp, err := content.ImportChunked(ctx, content.Discard(), bar.Reader(f), spec)
 	bar.Finish()
 	f.Close()
@@ -264,10 +266,4 @@ func makeDelta(ctx context.Context, p Publication, newFile string) (*trust.Delta
 	sum := sha256.Sum256(oldData)
 	return &trust.Delta{From: p.DeltaFromVersion, FromSHA256: hex.EncodeToString(sum[:]), RootCID: imp.Root.String(),
 		Size: imp.Size, SHA256: imp.SHA256}, path, nil
-}
-
-// rabinSizes reads MIN, AVG and MAX from "rabin-MIN-AVG-MAX".
-func rabinSizes(spec string) (minLeaf, avg, maxLeaf int, ok bool) {
-	n, err := fmt.Sscanf(spec, "rabin-%d-%d-%d", &minLeaf, &avg, &maxLeaf)
-	return minLeaf, avg, maxLeaf, err == nil && n == 3
 }

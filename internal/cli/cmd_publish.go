@@ -48,7 +48,7 @@ runs.`,
 			}
 			p.ChunkSize = int(n)
 			if p.Chunker != "" {
-				if err := content.CheckChunker(p.Chunker); err != nil {
+				if _, err := content.MaxLeaf(p.Chunker); err != nil {
 					return fmt.Errorf("--chunker: %w", err)
 				}
 			}

@@ -363,7 +363,7 @@ products:
   - id: plc-fw
     version: 1.0.0
 installer:
-  command: ["sh", "-c", "cp \"$TOCSIN_FILE\" \"$TOCSIN_DATA_DIR/installed.bin\""]
+  command: ["sh", "-c", "cp \"$TOCSIN_FILE\" \"$TOCSIN_DATA_DIR/installed.bin\" && echo \"$TOCSIN_RELEASE_ID\" >> \"$TOCSIN_DATA_DIR/installs.log\""]
   timeout: 1m
 `, dir, q(listen), root, q(boot))
 	p := filepath.Join(dir, "node.yaml")

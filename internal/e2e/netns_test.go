@@ -62,16 +62,18 @@ type netDev struct {
 	boot []string
 }
 
-// startNetFleet builds the lab, starts the seed and the devices in their
-// namespaces and waits until every device is connected to its bootstrap
-// peers.
-func startNetFleet(t *testing.T) *netFleet {
+// startNetFleet builds the lab with lossPercent loss on every host, starts
+// the seed and the devices in their namespaces, waits until every device is
+// connected to its bootstrap peers and then lets the meshes settle. Each
+// device's installer logs its runs to installs.log in its data dir, so a
+// second installation shows (installRuns).
+func startNetFleet(t *testing.T, lossPercent int, settle time.Duration) *netFleet {
 	t.Helper()
 	names := []string{"seed"}
 	for _, d := range netnsTopology {
 		names = append(names, d.name)
 	}
-	lab := newNetLab(t, names, netnsLoss)
+	lab := newNetLab(t, names, lossPercent)
 	f := &netFleet{lab: lab, dir: t.TempDir(), seed: lab.host("seed"), names: map[string]string{}}
 	f.key = filepath.Join(f.dir, "supplier.key")
 	f.root = filepath.Join(f.dir, "root.json")
@@ -111,7 +113,7 @@ func startNetFleet(t *testing.T) *netFleet {
 		lab.startProc(h, filepath.Join(dev.dir, "out.log"), "node", "--config", cfg)
 		f.devs = append(f.devs, dev)
 	}
-	waitStatus(t, f.seedDir, "seed addrs", 30*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 })
+	waitStatus(t, f.seedDir, "seed addrs", 60*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 })
 	// Publishing before the tree is connected would race the catch-up sync
 	// of a late connection with the gossip. status.json is not rewritten
 	// when a peer connects, so ask each live node over its control socket
@@ -126,7 +128,7 @@ func startNetFleet(t *testing.T) *netFleet {
 	}
 	for _, h := range lab.hosts {
 		dir := filepath.Join(f.dir, h.Name)
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			st, err := netnsLiveStatus(dir)
 			if err == nil && st.Peers >= degree[h.Name] {
@@ -134,7 +136,7 @@ func startNetFleet(t *testing.T) *netFleet {
 			}
 			if time.Now().After(deadline) {
 				log, _ := os.ReadFile(filepath.Join(dir, "out.log"))
-				t.Fatalf("%s has %d peers after 30s, want its %d links (err %v)\nlog:\n%s",
+				t.Fatalf("%s has %d peers after 60s, want its %d links (err %v)\nlog:\n%s",
 					h.Name, st.Peers, degree[h.Name], err, tail(string(log), 2000))
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -146,7 +148,7 @@ func startNetFleet(t *testing.T) *netFleet {
 	// neighbour is grafted never reaches it, and that neighbour's catch-up
 	// sync on connect ran before the release existed, so it would miss the
 	// release for good (a late-joiner race, not what this test measures).
-	time.Sleep(netnsSettle)
+	time.Sleep(settle)
 	return f
 }
 
@@ -343,7 +345,7 @@ func (f *netFleet) report(t *testing.T, sts map[string]node.Status, p netnsPubli
 // seed, gets the advisory and the verified release although every host
 // loses 10% of the packets it receives.
 func TestNetnsLossyFleet(t *testing.T) {
-	f := startNetFleet(t)
+	f := startNetFleet(t, netnsLoss, netnsSettle)
 	p := f.publish(t, 6<<20)
 	adv := f.advisoryKey(t)
 	sts := f.waitInstalled(t, f.devs, 45*time.Second)
@@ -372,7 +374,7 @@ func TestNetnsLossyFleet(t *testing.T) {
 // d3-d5), on top of the 10% loss. The release reaches the seed's side only;
 // once the partition heals the other side converges on it too.
 func TestNetnsPartitionHeals(t *testing.T) {
-	f := startNetFleet(t)
+	f := startNetFleet(t, netnsLoss, netnsSettle)
 	islandA := []string{"seed", "d0", "d1", "d2"}
 	islandB := []string{"d3", "d4", "d5"}
 	addrs := func(names []string) []string {

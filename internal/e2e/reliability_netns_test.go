@@ -21,91 +21,6 @@ import (
 
 const reliabilityLoss = 30
 
-// startLossyNetFleet is startNetFleet with lossPercent and an installer
-// that also logs each run (installs.log in the data dir), so that a second
-// installation shows.
-func startLossyNetFleet(t *testing.T, lossPercent int) *netFleet {
-	t.Helper()
-	names := []string{"seed"}
-	for _, d := range netnsTopology {
-		names = append(names, d.name)
-	}
-	lab := newNetLab(t, names, lossPercent)
-	f := &netFleet{lab: lab, dir: t.TempDir(), seed: lab.host("seed"), names: map[string]string{}}
-	f.key = filepath.Join(f.dir, "supplier.key")
-	f.root = filepath.Join(f.dir, "root.json")
-	for _, args := range [][]string{
-		{"keygen", "--type", "supplier", "-o", f.key},
-		{"root", "init", "--root-key", f.key, "-o", f.root},
-	} {
-		if _, e, code := tocsin(t, args...); code != 0 {
-			t.Fatalf("%v: %s", args, e)
-		}
-	}
-	ids := map[string]string{}
-	f.seedDir = filepath.Join(f.dir, "seed")
-	ids["seed"] = netnsIdentity(t, f.seedDir)
-	for _, d := range netnsTopology {
-		ids[d.name] = netnsIdentity(t, filepath.Join(f.dir, d.name))
-	}
-	for n, id := range ids {
-		f.names[id] = n
-	}
-	args := []string{"seed", "--data", f.seedDir, "--trust-root", f.root}
-	for _, a := range f.seed.listenAddrs() {
-		args = append(args, "--listen", a)
-	}
-	lab.startProc(f.seed, filepath.Join(f.seedDir, "out.log"), args...)
-	for _, d := range netnsTopology {
-		h := lab.host(d.name)
-		var boot []string
-		for _, b := range d.boot {
-			boot = append(boot, lab.host(b).p2pAddrs(ids[b])...)
-		}
-		dev := &netDev{host: h, dir: filepath.Join(f.dir, d.name), id: ids[d.name], boot: d.boot}
-		cfg := writeNetnsConfig(t, dev.dir, f.root, h.listenAddrs(), boot)
-		b, err := os.ReadFile(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logged := strings.Replace(string(b), `\"$TOCSIN_DATA_DIR/installed.bin\""]`,
-			`\"$TOCSIN_DATA_DIR/installed.bin\" && echo \"$TOCSIN_RELEASE_ID\" >> \"$TOCSIN_DATA_DIR/installs.log\""]`, 1)
-		if logged == string(b) {
-			t.Fatal("test setup: the installer line of writeNetnsConfig changed; update startLossyNetFleet")
-		}
-		if err := os.WriteFile(cfg, []byte(logged), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		lab.startProc(h, filepath.Join(dev.dir, "out.log"), "node", "--config", cfg)
-		f.devs = append(f.devs, dev)
-	}
-	waitStatus(t, f.seedDir, "seed addrs", 60*time.Second, func(s node.Status) bool { return len(s.Addrs) > 0 })
-	degree := map[string]int{}
-	for _, d := range netnsTopology {
-		degree[d.name] += len(d.boot)
-		for _, b := range d.boot {
-			degree[b]++
-		}
-	}
-	for _, h := range lab.hosts {
-		dir := filepath.Join(f.dir, h.Name)
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			st, err := netnsLiveStatus(dir)
-			if err == nil && st.Peers >= degree[h.Name] {
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(filepath.Join(dir, "out.log"))
-				t.Fatalf("%s has %d peers after 60s, want its %d links (err %v)\nlog:\n%s", h.Name, st.Peers, degree[h.Name], err, tail(string(log), 2000))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	time.Sleep(2 * netnsSettle) // meshes form; heartbeats are lost too
-	return f
-}
-
 // installRuns counts the installer's runs on every device and fails on a
 // second one.
 func installRuns(t *testing.T, f *netFleet) int {
@@ -142,7 +57,7 @@ func lossFigures(t *testing.T, f *netFleet) uint64 {
 // receives; each installs it once.
 func TestReliabilityNetnsLoss30(t *testing.T) {
 	reliabilitySuite(t)
-	f := startLossyNetFleet(t, reliabilityLoss)
+	f := startNetFleet(t, reliabilityLoss, 2*netnsSettle) // meshes form; heartbeats are lost too
 	p := f.publish(t, 2<<20)
 	adv := f.advisoryKey(t)
 	sts := f.waitInstalled(t, f.devs, 180*time.Second)
@@ -167,7 +82,7 @@ func TestReliabilityNetnsLoss30(t *testing.T) {
 // installs once.
 func TestReliabilityNetnsPartition30(t *testing.T) {
 	reliabilitySuite(t)
-	f := startLossyNetFleet(t, reliabilityLoss)
+	f := startNetFleet(t, reliabilityLoss, 2*netnsSettle) // meshes form; heartbeats are lost too
 	islandA := []string{"seed", "d0", "d1", "d2"}
 	islandB := []string{"d3", "d4", "d5"}
 	addrs := func(names []string) []string {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ type run struct {
 	t0 atomic.Pointer[time.Time]
 
 	rngMu sync.Mutex
-	rng   interface{ Float64() float64 }
+	rng   *rand.Rand
 
 	sup   supplier
 	nw    *simnet.Simnet
