@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -244,6 +245,9 @@ func (f *netFleet) waitInstalled(t *testing.T, devs []*netDev, timeout time.Dura
 				fmt.Fprintf(&b, "%s: NOT installed (status err %v, peers %d, documents %v, release %s)\n", d.host.Name, err, st.Peers, st.Documents, netnsDescribe(st))
 				log, _ := os.ReadFile(filepath.Join(d.dir, "out.log"))
 				fmt.Fprintf(&b, "--- %s log:\n%s\n", d.host.Name, tail(string(log), 1500))
+			}
+			if d := os.Getenv("TOCSIN_KEEP"); d != "" { // for a post-mortem: every node's data dir and log
+				_ = exec.Command("cp", "-a", f.dir, d).Run()
 			}
 			t.Fatalf("after %v, not every device installed %s:\n%s", timeout, netnsRelease, b.String())
 		}

@@ -19,7 +19,10 @@ import (
 // device converges on the verified release and the installer runs once on
 // each. Figures are logged as "reliability: key=value" lines.
 
-const reliabilityLoss = 30
+const (
+	reliabilityLoss = 30
+	partition30Wait = 240 * time.Second
+)
 
 // installRuns counts the installer's runs on every device and fails on a
 // second one.
@@ -80,6 +83,15 @@ func TestReliabilityNetnsLoss30(t *testing.T) {
 // two (the seed with d0-d2; d3-d5). The release reaches the seed's side
 // only; once the partition heals the other side converges; every device
 // installs once.
+//
+// partition30Wait is what each side gets to converge. Under 30% loss on
+// every host TCP's goodput collapses into retransmission timeouts, and
+// the two islands are chains: d1 has only the seed, d2 only d0. In 24
+// passing runs a device on the seed's side took up to 79 s to fetch the
+// 2 MiB release (22 stalled fetch rounds; its parent d0 had needed 63 s,
+// with its connection to the seed reset twice); the budget of 120 s it
+// used to have was exceeded about one full-suite run in four. The check
+// is that every device converges and installs once, not how fast.
 func TestReliabilityNetnsPartition30(t *testing.T) {
 	reliabilitySuite(t)
 	f := startNetFleet(t, reliabilityLoss, 2*netnsSettle) // meshes form; heartbeats are lost too
@@ -108,7 +120,7 @@ func TestReliabilityNetnsPartition30(t *testing.T) {
 	}
 	p := f.publish(t, 2<<20)
 	adv := f.advisoryKey(t)
-	stsA := f.waitInstalled(t, devsA, 120*time.Second)
+	stsA := f.waitInstalled(t, devsA, partition30Wait)
 	sideA := time.Since(p.At)
 	time.Sleep(2 * time.Second)
 	for _, d := range devsB {
@@ -124,7 +136,7 @@ func TestReliabilityNetnsPartition30(t *testing.T) {
 	for _, h := range f.lab.hosts {
 		f.lab.unblock(h)
 	}
-	stsB := f.waitInstalled(t, devsB, 150*time.Second)
+	stsB := f.waitInstalled(t, devsB, partition30Wait)
 	var last time.Duration
 	for _, d := range devsB {
 		if dt := stsB[d.host.Name].Releases[netnsRelease].InstalledAt.Sub(healed); dt > last {

@@ -22,7 +22,7 @@ type check struct {
 
 const (
 	testTimeout  = 5 * time.Minute
-	netnsTimeout = 8 * time.Minute
+	netnsTimeout = 12 * time.Minute
 	fuzzBudget   = 20 * time.Second
 )
 
