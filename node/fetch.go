@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockservice"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -248,7 +249,12 @@ func (n *Node) getAll(ctx context.Context, want []cid.Cid, got func(size int) er
 }
 
 // getRound runs one bitswap session over want until every block arrived or
-// none arrived for stallTimeout, and returns the CIDs still missing.
+// none arrived for stallTimeout, and returns the CIDs still missing. At
+// most fetchWindow blocks are asked for at a time, the next as soon as one
+// arrives: a device that asks for a whole release at once queues its
+// wants at every neighbour that has the blocks, the queues grow long,
+// bitswap's DONT_HAVE timeouts fire, and the same block is asked of (and
+// sent by) several peers.
 func (n *Node) getRound(ctx context.Context, want []cid.Cid, got func(size int) error) ([]cid.Cid, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -256,18 +262,37 @@ func (n *Node) getRound(ctx context.Context, want []cid.Cid, got func(size int) 
 	for _, c := range want {
 		pending[c] = struct{}{}
 	}
-	ch := blockservice.NewSession(rctx, n.bserv).GetBlocks(rctx, want)
+	sess := blockservice.NewSession(rctx, n.bserv)
+	type result struct {
+		b   blocks.Block
+		err error
+	}
+	arrived := make(chan result)
+	next, inflight := 0, 0
+	ask := func() {
+		for ; inflight < n.fetchWindow && next < len(want); next++ {
+			inflight++
+			go func(c cid.Cid) {
+				b, err := sess.GetBlock(rctx, c)
+				select {
+				case arrived <- result{b, err}:
+				case <-rctx.Done():
+				}
+			}(want[next])
+		}
+	}
+	ask()
 	stall := time.NewTimer(n.stallTimeout)
 	defer stall.Stop()
 	for len(pending) > 0 {
 		select {
-		case b, ok := <-ch:
-			if !ok {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				return remaining(want, pending), nil
+		case r := <-arrived:
+			inflight--
+			ask()
+			if r.err != nil {
+				continue // still pending: asked for again next round
 			}
+			b := r.b
 			if _, ok := pending[b.Cid()]; !ok {
 				continue
 			}
