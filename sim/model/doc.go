@@ -21,12 +21,13 @@
 // throughput collapse is not modelled.
 //
 // Uplinks. Block data leaves a node's uplink one block at a time, first come
-// first served, at the Up rate; the real server round-robins over peers in
-// block-sized slices, which for one-block requests is nearly the same, and
-// it keeps the event count at two per block (sent, delivered). Small
-// messages (advisories, sync replies) use a second queue, so they are not
-// stuck behind bulk data as a multiplexed transport would not leave them;
-// their bytes count in the upload series.
+// first served, at the Up rate, as the node's bitswap server sends (one
+// worker, one block per peer at a time); it keeps the event count at two
+// per block (sent, delivered). Small messages (advisories, sync replies)
+// use a second queue, so they are not stuck behind bulk data as a
+// multiplexed transport would not leave them; their bytes count in the
+// upload series. Gossip copies also queue, one after another, on the
+// receiver's downlink.
 //
 // Downlinks are a reservation timeline: a block whose last byte would reach
 // the receiver at tA is delivered at max(tA, first byte + size/Down, the end
@@ -40,8 +41,9 @@
 // (built at random before the run, never above Dhi = 12). A seed publishes
 // advisory i at i·Advisories.Interval to every connected neighbour (flood
 // publish). A node validates a new message (ValidateSeconds, 1 ms), delivers
-// it and forwards it to its mesh but the sender; peers that already have it
-// are skipped (IDONTWANT, messages over 1 KiB). At each heartbeat (1 s, a
+// it and forwards it to its mesh but the sender; peers whose IDONTWANT
+// (sent on receipt, for messages over 1 KiB) has reached it by then are
+// skipped. At each heartbeat (1 s, a
 // random phase per node) a node sends IHAVE for the messages of its last 3
 // heartbeats to max(Dlazy = 6, 0.25 × eligible) random non-mesh neighbours;
 // one lacking a message answers IWANT and gets it. Messages are 4 KiB. A
@@ -54,7 +56,7 @@
 // The patch: F bytes in k = ⌈F/chunk⌉ chunks (the small DAG root is left
 // out: the manifest travels with the advisory). A device starts fetching
 // when it accepts the first advisory. It keeps up to Window = 8 want-blocks
-// outstanding, taking chunks in its own random order (content.PlanWants
+// outstanding (the node's fetch_window), taking chunks in its own random order (content.PlanWants
 // shuffles), each from the neighbour with the shortest upload queue among
 // those it knows have the chunk (ties broken from a random start). A
 // neighbour's HAVE for a block reaches the device one latency after the
@@ -62,7 +64,10 @@
 // latency; otherwise an earlier block may be seen up to one latency early);
 // waiting devices look again when a HAVE arrives. Bitswap's DONT_HAVE
 // timeout is modelled (2 × the EWMA of that peer's response time, 50 ms to
-// 7 s, 2 s + 3 RTT before the first answer, on a 1 ms grid): the want goes
+// 7 s, 2 s + 3 RTT before the first answer, on a 1 ms grid; the EWMA takes
+// the first answer to every want, so the HAVE that answered the want-have
+// before each want-block counts, a round trip, as well as the block,
+// queueing included — which is why busy uploaders time out): the want goes
 // to another holder and the first may still send the block — duplicates
 // come from there, and from CANCELs that arrive after the sender started.
 // A request whose requester already has the block (and whose CANCEL has

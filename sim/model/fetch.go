@@ -352,6 +352,16 @@ func (e *engine) issue(r, j, q, c int32) {
 		return
 	}
 	if e.opt.WantTimeout {
+		// Before the want-block, q answered r's want-have for c with
+		// HAVE one round trip after it was sent: boxo's latency estimate
+		// takes the first answer to each want, so fast HAVEs pull it
+		// toward the round trip while blocks wait in upload queues.
+		rtt := float32(2 * e.latency(r, q))
+		if ew := e.ewma[j]; ew > 0 {
+			e.ewma[j] = 0.5*ew + 0.5*rtt
+		} else {
+			e.ewma[j] = rtt
+		}
 		e.timers.add(e.now, e.now+e.timeout(j, r, q), timer{r: r, id: id, gen: R.gen})
 	}
 	e.enqueue(q, id)

@@ -21,9 +21,17 @@ func (e *engine) sendSmall(n int32, t, size float64) float64 {
 
 // gossipTo sends message msg (an advisory index, maybe with forgedBit) from
 // a to b, ready to leave at t.
+//
+// The receiver's downlink carries small messages one after another too:
+// copies of a message that several neighbours forward at once (before
+// their IDONTWANTs cross) queue there. Bulk data does not delay them (a
+// multiplexed transport interleaves).
 func (e *engine) gossipTo(a, b int32, t float64, msg uint32) {
 	end := e.sendSmall(a, t, e.advBytes)
-	e.push(end+e.delay(a, b, e.advBytes/e.up[e.cls[a]]), evGossip, b, a, msg)
+	at := end + e.delay(a, b, e.advBytes/e.up[e.cls[a]])
+	at = max(at, e.ctlDown[b]+e.advBytes/e.down[e.cls[b]])
+	e.ctlDown[b] = at
+	e.push(at, evGossip, b, a, msg)
 }
 
 // publish: seed sd publishes advisory i. go-libp2p-pubsub with flood
@@ -150,8 +158,11 @@ func (e *engine) accept(n, from int32, i int, gossip bool) {
 			}
 			q := e.adj[j]
 			// A peer that already has it said IDONTWANT (GossipSub v1.2,
-			// for messages over 1 KiB): skip it.
-			if q == from || e.st[q].flags&fOff != 0 || e.st[q].seen&bit != 0 {
+			// for messages over 1 KiB) on receipt: skip it if that has
+			// reached n by now. For the first advisory, whose receipt
+			// times are kept, "by now" is exact; for later ones, any peer
+			// that has it is skipped.
+			if q == from || e.st[q].flags&fOff != 0 || e.dontWant(n, q, i, bit, tv) {
 				continue
 			}
 			e.gossipTo(n, q, tv, uint32(i))
@@ -166,6 +177,18 @@ func (e *engine) accept(n, from int32, i int, gossip bool) {
 			e.gossipTo(n, q, tv, uint32(i)|forgedBit)
 		}
 	}
+}
+
+// dontWant reports whether n, forwarding advisory i at t, knows that q
+// has it: q's IDONTWANT, sent when it received the message, has arrived.
+func (e *engine) dontWant(n, q int32, i int, bit uint32, t float64) bool {
+	if e.st[q].seen&bit == 0 {
+		return false
+	}
+	if i != 0 {
+		return true
+	}
+	return e.advAt[q]-e.opt.ValidateSeconds+e.latency(q, n) <= t
 }
 
 // onForgery: n validates a forged advisory from f and rejects it. The

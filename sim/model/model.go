@@ -173,6 +173,7 @@ type engine struct {
 	hbPhase   []float32
 	syncPhase []float32
 	advAt     []float64
+	ctlDown   []float64 // small-message downlink busy until, per node
 	patchAt   []float64
 
 	reqs    []request
@@ -387,6 +388,7 @@ func (e *engine) setupState() {
 	r := scenario.NewRand(e.s.Seed, streamSetup)
 	n := e.n
 	e.advAt = make([]float64, n)
+	e.ctlDown = make([]float64, n)
 	e.patchAt = make([]float64, n)
 	e.hbPhase = make([]float32, n)
 	e.syncPhase = make([]float32, n)

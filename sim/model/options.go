@@ -6,9 +6,8 @@ package model
 // (GateIntervalSeconds, WantTimeout) and is replaced by its default
 // otherwise.
 type Options struct {
-	// Window is W, the most want-blocks a device keeps outstanding. The
-	// real node hands bitswap its whole want list; bitswap's session then
-	// has a handful of blocks in flight per peer. 8 keeps a device's
+	// Window is W, the most want-blocks a device keeps outstanding: the
+	// node's fetch_window (node.Config.FetchWindow), 8. 8 keeps a device's
 	// downlink busy (8 × 256 KiB is about 0.8 s at 20 Mbit/s, well over a
 	// round trip) without letting one device hog its neighbours' queues.
 	Window int
