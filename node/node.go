@@ -236,18 +236,17 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	}})
 
 	bsOpts := []bitswap.Option{bitswap.ProviderSearchDelay(500 * time.Millisecond), bitswap.WithTracer(refetchTracer{n})}
-	// The server sends one message at a time, each of at most one block
-	// per peer (boxo's defaults: 8 workers, 1 MiB per peer). A block handed
-	// to the transport is committed: a CANCEL that arrives later cannot
-	// call it back. With eight workers each writing up to 1 MiB to a busy
-	// 20 Mbit/s uplink, seconds of blocks were committed at once, and the
-	// requester, having meanwhile got the block elsewhere, received them
-	// as duplicates. On 100 real nodes in virtual time (sim/stack,
-	// 4 MiB in 256 KiB blocks) this took duplicate bytes from 60% to 30%
-	// of all received and the last device's time from 7.4 to 4.7 x the
-	// Kumar-Ross bound (4.5 to 5.0 over runs); on one loopback link
-	// throughput did not drop.
-	bsOpts = append(bsOpts, bitswap.TaskWorkerCount(1), bitswap.MaxOutstandingBytesPerPeer(serverBytesPerPeer))
+	// The server hands the transport at most one block per peer at a time
+	// (boxo's default: 1 MiB). A block handed to the transport is
+	// committed: a CANCEL that arrives later cannot call it back, and the
+	// requester, having meanwhile got the block elsewhere, receives it as
+	// a duplicate. The number of send workers stays at boxo's 8: with one
+	// worker (fewer duplicates still, 21% instead of 40% on 100 simulated
+	// nodes), a single slow or hostile peer reading slowly can hold the
+	// only worker for up to bitswap's send timeout and stall serving for
+	// everyone (on the 30%-loss namespace fleet, single runs of check 9c
+	// had their slowest device at 174 s with one worker, 81 s with eight).
+	bsOpts = append(bsOpts, bitswap.MaxOutstandingBytesPerPeer(serverBytesPerPeer))
 	if g := cfg.gate(); g.Interval > 0 {
 		n.gate = content.NewGate(g)
 		bsOpts = append(bsOpts, bitswap.WithPeerBlockRequestFilter(func(p peer.ID, c cid.Cid) bool {

@@ -15,7 +15,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -98,6 +100,8 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.DisableRelay(),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
+		libp2p.Muxer(yamux.ID, lossTolerantYamux()),
+		libp2p.SwarmOpts(swarm.WithDialRanker(quicFirst)),
 	}
 	if cfg.Gater != nil {
 		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
@@ -197,4 +201,53 @@ func ParsePSK(data []byte) (pnet.PSK, error) {
 		return nil, fmt.Errorf("%w: %w", ErrPSK, err)
 	}
 	return psk, nil
+}
+
+// yamuxWriteTimeout replaces yamux's 10 s "safety valve": a session whose
+// socket accepts no write, or whose keep-alive ping gets no answer, for that
+// long is closed. On a plant link losing a third of its packets, TCP's
+// retransmission timer backs off past 10 s while bulk data fills the send
+// buffer, and the default closed a working connection every 20 to 30 s,
+// throwing away the block in flight each time (seen in reliability check
+// 9d). A dead connection is still noticed, within about 90 s.
+const yamuxWriteTimeout = 60 * time.Second
+
+// lossTolerantYamux is go-libp2p's yamux configuration with
+// yamuxWriteTimeout.
+func lossTolerantYamux() *yamux.Transport {
+	t := *yamux.DefaultTransport
+	t.ConnectionWriteTimeout = yamuxWriteTimeout
+	return &t
+}
+
+// tcpFallbackDelay is how long a dial waits for QUIC before it also tries
+// TCP (go-libp2p waits 30 ms on a LAN, so the TCP dial wins whenever
+// QUIC's first packet is lost). On a lossy link TCP is the worse transport:
+// Linux's 200 ms minimum retransmission timeout dominates when a third of
+// the packets are lost, while QUIC's timers follow the measured round trip.
+// In check 9d the slowest transfers ran over TCP connections
+// (reset every 20 to 30 s, see yamuxWriteTimeout). Where UDP is blocked,
+// connecting takes this much longer.
+const tcpFallbackDelay = 2 * time.Second
+
+// quicFirst is go-libp2p's dial ranking with TCP addresses held back by
+// tcpFallbackDelay whenever the peer also has a QUIC address.
+func quicFirst(addrs []ma.Multiaddr) []network.AddrDelay {
+	ranked := swarm.DefaultDialRanker(addrs)
+	quic := false
+	for _, a := range addrs {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			quic = true
+			break
+		}
+	}
+	if !quic {
+		return ranked
+	}
+	for i, r := range ranked {
+		if _, err := r.Addr.ValueForProtocol(ma.P_TCP); err == nil {
+			ranked[i].Delay = max(r.Delay, tcpFallbackDelay)
+		}
+	}
+	return ranked
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func pskFile(b byte) []byte {
@@ -60,5 +62,35 @@ func TestPrivateNetwork(t *testing.T) {
 	}
 	if _, err := ParsePSK([]byte("garbage")); err == nil {
 		t.Fatal("garbage key accepted")
+	}
+}
+
+// TestYamuxWriteTimeout: hosts use yamux with a write timeout that a lossy
+// link's TCP backoff does not trip (check 9d), without changing
+// go-libp2p's shared default.
+func TestYamuxWriteTimeout(t *testing.T) {
+	if got := lossTolerantYamux().ConnectionWriteTimeout; got != yamuxWriteTimeout {
+		t.Errorf("yamux write timeout %v, want %v", got, yamuxWriteTimeout)
+	}
+	if got := yamux.DefaultTransport.ConnectionWriteTimeout; got == yamuxWriteTimeout {
+		t.Errorf("go-libp2p's default yamux transport was modified (%v)", got)
+	}
+}
+
+// TestQUICFirst: TCP is dialled only after tcpFallbackDelay when the peer
+// has a QUIC address, at once when it has none.
+func TestQUICFirst(t *testing.T) {
+	q := ma.StringCast("/ip4/10.0.0.1/udp/4001/quic-v1")
+	tc := ma.StringCast("/ip4/10.0.0.1/tcp/4001")
+	delays := map[string]time.Duration{}
+	for _, d := range quicFirst([]ma.Multiaddr{tc, q}) {
+		delays[d.Addr.String()] = d.Delay
+	}
+	if delays[q.String()] != 0 || delays[tc.String()] != tcpFallbackDelay {
+		t.Errorf("with QUIC: delays %v, want QUIC at once and TCP after %v", delays, tcpFallbackDelay)
+	}
+	only := quicFirst([]ma.Multiaddr{tc})
+	if len(only) != 1 || only[0].Delay != 0 {
+		t.Errorf("TCP only: %v, want it dialled at once", only)
 	}
 }
