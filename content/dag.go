@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -227,4 +228,63 @@ func (r *readVerifier) Get(ctx context.Context, c cid.Cid) (blocks.Block, error)
 		return nil, err
 	}
 	return b, nil
+}
+
+// ErrNotLeafLevel: a DAG whose leaves are not all on one level (or not all
+// raw) has no single list of pieces to swarm on.
+var ErrNotLeafLevel = errors.New("DAG leaves are not one level of raw blocks")
+
+// Pieces returns the distinct leaves of the DAG under root in the order a
+// level-by-level walk meets them: the pieces the swarm protocol numbers.
+// Every intermediate block must be in bs (ipld.ErrNotFound otherwise).
+// Both ends of a swarm exchange compute it the same way.
+func Pieces(ctx context.Context, bs blockstore.Blockstore, root cid.Cid) ([]cid.Cid, error) {
+	level := []cid.Cid{root}
+	for {
+		if LeafLevel(level) {
+			return UniqueCIDs(level), nil
+		}
+		var next []cid.Cid
+		for _, c := range level {
+			if c.Type() != cid.DagProtobuf {
+				return nil, ErrNotLeafLevel
+			}
+			b, err := bs.Get(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			links, err := Links(b)
+			if err != nil {
+				return nil, err
+			}
+			next = append(next, links...)
+		}
+		if len(next) == 0 {
+			return nil, ErrNotLeafLevel
+		}
+		level = next
+	}
+}
+
+// LeafLevel reports whether every block of level is a raw leaf.
+func LeafLevel(level []cid.Cid) bool {
+	for _, c := range level {
+		if c.Type() != cid.Raw {
+			return false
+		}
+	}
+	return len(level) > 0
+}
+
+// UniqueCIDs returns cs without repeats, in first-seen order.
+func UniqueCIDs(cs []cid.Cid) []cid.Cid {
+	seen := make(map[cid.Cid]struct{}, len(cs))
+	out := make([]cid.Cid, 0, len(cs))
+	for _, c := range cs {
+		if _, ok := seen[c]; !ok {
+			seen[c] = struct{}{}
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -11,6 +11,10 @@
 //     asks for the blocks it lacks, and the seed's super-seeding gate that
 //     hands each block to few peers first so devices swarm among themselves.
 //     Time and randomness are passed in.
+//   - swarm/ (its own package, standard library only): the swarm protocol's
+//     decisions — which neighbour a device asks for which piece, and which
+//     pieces a seed shows whom — shared by the node and the model engine.
+//     Pieces (dag.go) numbers a DAG's leaves for it.
 //   - throttle.go: an upload-rate cap on what the bitswap server reads.
 //   - delta.go: binary deltas like `zstd --patch-from` (the old file as a raw
 //     zstd dictionary, klauspost/compress) with a checked header, so a device

@@ -33,6 +33,12 @@ const (
 	RoleSeed Role = "seed"
 )
 
+// Transfers (Config.Transfer).
+const (
+	TransferSwarm   = "swarm"
+	TransferBitswap = "bitswap"
+)
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("config")
 
@@ -189,6 +195,14 @@ type Config struct {
 	// cancelled and the missing blocks are asked for again from every
 	// connected peer. Default 3s.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// Transfer: how releases are fetched. "swarm" (default): by Tocsin's
+	// piece-exchange protocol (node/swarm.go, content/swarm) from the
+	// neighbours that speak it, with one bitswap round whenever that
+	// stalls; "bitswap": by bitswap only. Either way the node serves both
+	// protocols, so stock IPFS nodes can fetch any release by its root
+	// CID. With max_download_rate set, fetches use bitswap (its batches
+	// are what the rate cap paces).
+	Transfer string `yaml:"transfer"`
 	// FetchWindow: the most blocks a fetch asks its neighbours for at a
 	// time; the next is asked for as soon as one arrives. Default 8 (eight
 	// 256 KiB blocks keep a 20 Mbit/s link busy for most of a second).
@@ -246,6 +260,9 @@ func (c *Config) Check() error {
 	if c.Role != RoleDevice && c.Role != RoleSeed {
 		return fmt.Errorf("%w: role %q: want device or seed", ErrConfig, c.Role)
 	}
+	if c.Transfer != "" && c.Transfer != TransferSwarm && c.Transfer != TransferBitswap {
+		return fmt.Errorf("%w: transfer %q: want swarm or bitswap", ErrConfig, c.Transfer)
+	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data_dir is required", ErrConfig)
 	}
@@ -292,6 +309,9 @@ func (c *Config) Check() error {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 30 * time.Second
+	}
+	if c.Transfer == "" {
+		c.Transfer = TransferSwarm
 	}
 	if c.FetchWindow <= 0 {
 		c.FetchWindow = 8

@@ -50,6 +50,7 @@ max_upload_rate: ""           # e.g. 1MiB/s; empty = no cap
 max_download_rate: ""         # e.g. 2MiB/s; empty = no cap
 sync_interval: 30s            # ask neighbours for missing documents this often
 stall_timeout: 3s             # a fetch round with no block for this long is asked again of every peer
+transfer: swarm               # swarm (Tocsin's piece exchange, bitswap when it stalls) or bitswap; both are always served
 log_level: info               # debug, info, warn, error
 
 # seed:                       # role seed only

@@ -21,6 +21,9 @@
 //     InstallGate), each transition recorded in the audit log first.
 //   - fetch.go, delta.go: fetching DAGs level by level with the stall
 //     watchdog and rate cap; rebuilding a release from its delta.
+//   - swarm.go: the piece-exchange protocol (/tocsin/swarm/1.0.0) that
+//     fetches a DAG's leaf level from neighbours, and serves it: frames,
+//     streams, verification before storing; content/swarm decides.
 //   - install.go: installer, health check and rollback hooks.
 //   - report.go: signed status reports, the fleet view, wave statistics.
 //   - admission.go: the roster-driven connection gater, mDNS.

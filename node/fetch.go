@@ -99,6 +99,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	if s, err := n.bs.Stat(); err == nil {
 		dup0, dupB0 = s.DupBlksReceived, s.DupDataReceived
 	}
+	swarmDup0 := n.SwarmStats().Duplicate
 	// Bytes a DAG of this size can hold, with generous room for
 	// intermediate nodes; more than this is an endless-data attack.
 	limit := t.Size + t.Size/8 + 1<<20
@@ -120,7 +121,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 		n.mu.Unlock()
 		track.hold(level, want)
 		fs.BlocksPresent += len(level) - len(want)
-		err := n.getBlocks(ctx, want, t.Chunk, func(size int) error {
+		got := func(size int) error {
 			fs.BlocksFetched++
 			fs.BytesFetched += int64(size)
 			if fs.BytesFetched > limit {
@@ -130,7 +131,12 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 				n.progressUpdate(t.Track, fs)
 			}
 			return nil
-		})
+		}
+		if n.swarm != nil && n.cfg.Transfer != TransferBitswap && n.downLim == nil && len(want) > 0 && content.LeafLevel(level) {
+			err = n.getPieces(ctx, root, level, want, got)
+		} else {
+			err = n.getBlocks(ctx, want, t.Chunk, got)
+		}
 		if err != nil {
 			return fs, "", err
 		}
@@ -154,10 +160,24 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	if s, err := n.bs.Stat(); err == nil {
 		fs.DupBlocks, fs.DupBytes = s.DupBlksReceived-dup0, s.DupDataReceived-dupB0
 	}
+	fs.DupBytes += uint64(n.SwarmStats().Duplicate - swarmDup0)
 	fs.BytesByPeer = n.bytesByPeer()
+	n.swarm.fetched(ctx, root)
 	file, err = n.assemble(ctx, t, root)
 	fs.DurationSeconds = time.Since(start).Seconds()
 	return fs, file, err
+}
+
+// getPieces fetches the leaf level of root's DAG: by the swarm protocol
+// from the neighbours that speak it, with bitswap rounds when that stalls
+// (swarmFetch); by bitswap alone if another fetch of the same DAG already
+// holds its swarm session.
+func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error) error {
+	missing, err := n.swarmFetch(ctx, root, level, want, got)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return n.getAll(ctx, missing, got)
 }
 
 // diskMargin is room kept free beyond a release's own needs, for the block

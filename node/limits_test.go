@@ -36,13 +36,15 @@ func TestRateCaps(t *testing.T) {
 			start := time.Now()
 			var sent0 uint64
 			waitFor(t, "first bytes", 10*time.Second, func() bool {
-				sent0 = f.seed.Status().Bitswap.DataSent
+				st := f.seed.Status()
+				sent0 = st.Bitswap.DataSent + uint64(st.Swarm.Sent)
 				return sent0 > 0
 			})
 			start = time.Now()
 			waitInstalled(t, dev, rel.ID())
 			elapsed := time.Since(start).Seconds()
-			sent := float64(f.seed.Status().Bitswap.DataSent - sent0)
+			st := f.seed.Status()
+			sent := float64(st.Bitswap.DataSent + uint64(st.Swarm.Sent) - sent0)
 			got := sent / elapsed
 			ratio := got / c.capBytesPS
 			t.Logf("%.0f bytes in %.2f s: %.3f MiB/s, %.3f x the cap", sent, elapsed, got/(1<<20), ratio)

@@ -22,6 +22,8 @@ var (
 		"Bytes of release blocks fetched, by source peer (this process).", []string{"peer"}, nil)
 	mBitswap = prometheus.NewDesc("tocsin_bitswap_bytes_total",
 		"Bitswap block bytes, by direction (sent = served to peers, received, duplicate).", []string{"direction"}, nil)
+	mSwarm = prometheus.NewDesc("tocsin_swarm_bytes_total",
+		"Swarm-protocol block bytes, by direction (sent = served to peers, received, duplicate, rejected = did not match its CID).", []string{"direction"}, nil)
 	mLifecycle = prometheus.NewDesc("tocsin_lifecycle_releases",
 		"Releases on this device by IEC 62443-2-3 lifecycle state.", []string{"state"}, nil)
 	mFleet = prometheus.NewDesc("tocsin_fleet_devices",
@@ -36,7 +38,7 @@ var (
 )
 
 func (m metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mDocs, mHeld, mBytesFetched, mBitswap, mLifecycle, mFleet, mPeers, mRefused, mCorrupt, mFresh} {
+	for _, d := range []*prometheus.Desc{mDocs, mHeld, mBytesFetched, mBitswap, mSwarm, mLifecycle, mFleet, mPeers, mRefused, mCorrupt, mFresh} {
 		ch <- d
 	}
 }
@@ -92,6 +94,10 @@ func (m metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(mBitswap, float64(st.Bitswap.DataSent), "sent")
 	counter(mBitswap, float64(st.Bitswap.DataReceived), "received")
 	counter(mBitswap, float64(st.Bitswap.DupData), "duplicate")
+	counter(mSwarm, float64(st.Swarm.Sent), "sent")
+	counter(mSwarm, float64(st.Swarm.Received), "received")
+	counter(mSwarm, float64(st.Swarm.Duplicate), "duplicate")
+	counter(mSwarm, float64(st.Swarm.Rejected), "rejected")
 	gauge(mPeers, float64(st.Peers))
 	counter(mRefused, float64(m.n.GaterRefused()))
 	counter(mCorrupt, float64(c.CorruptBlocks))

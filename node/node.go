@@ -17,6 +17,7 @@ import (
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -91,6 +92,8 @@ type Node struct {
 	strikes overlay.Strikes
 	bs      *bitswap.Bitswap
 	bserv   blockservice.BlockService
+	swarm   *swarmSvc             // the piece-exchange protocol (swarm.go)
+	served  blockstore.Blockstore // the store as uploads read it (rate-capped)
 	gossip  *overlay.Gossip
 	sync    *overlay.Sync
 	gate    *content.Gate
@@ -255,11 +258,13 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	}
 	bsOpts = append(bsOpts, opt.BitswapOptions...)
 	served := content.NewThrottled(n.store.Blocks, cfg.uploadRate())
+	n.served = served
 	if r := cfg.rate(cfg.MaxDownloadRate); r > 0 {
 		n.downLim = content.NewRateLimiter(r)
 	}
 	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
 	n.bserv = blockservice.New(n.store.Blocks, n.bs)
+	n.swarm = newSwarm(n)
 
 	n.gossip, err = overlay.JoinGossip(cctx, n.host, n.validate, opt.ScoreUnit, n.appScore, opt.PubSubOptions...)
 	if err != nil {
@@ -303,6 +308,13 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	}
 	n.writeStatus()
 	return n, nil
+}
+
+// rngFork returns a generator seeded from the node's, for one task.
+func (n *Node) rngFork() *rand.Rand {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return rand.New(rand.NewPCG(n.rng.Uint64(), n.rng.Uint64()))
 }
 
 func (n *Node) goFn(f func()) {

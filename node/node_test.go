@@ -389,6 +389,18 @@ func TestForgedAdvisoriesRejected(t *testing.T) {
 // bytes for every data block over real bitswap. The device stores none of
 // them, finishes from the honest seed, its store holds only the DAG's
 // blocks, and the bad peer is banned.
+// memImport chunks data (64 KiB) into a fresh in-memory blockstore, as a
+// peer holding the same release would.
+func memImport(t *testing.T, data []byte) (blockstore.Blockstore, content.Imported) {
+	t.Helper()
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	imp, err := content.Import(context.Background(), content.DAGService(bs), bytes.NewReader(data), 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bs, imp
+}
+
 func TestBadBlocksNeverStored(t *testing.T) {
 	f := newFleet(t, 1)
 	dev := f.devs[0]
@@ -397,11 +409,7 @@ func TestBadBlocksNeverStored(t *testing.T) {
 	// The attacker has every block (same file, same chunking) but corrupts
 	// what it sends.
 	atk := f.newHost()
-	atkStore := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	imp, err := content.Import(context.Background(), content.DAGService(atkStore), bytes.NewReader(data), 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	atkStore, imp := memImport(t, data)
 	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(atk), nil, hostile.CorruptLeaves{Blockstore: atkStore})
 	defer bs.Close()
 	f.connect(atk, dev.Host())

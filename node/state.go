@@ -231,6 +231,7 @@ type Status struct {
 	// release.
 	Fleet     map[string]*FleetRelease `json:"fleet,omitempty"`
 	Bitswap   BitswapStats             `json:"bitswap"`
+	Swarm     SwarmStats               `json:"swarm"`
 	UpdatedAt time.Time                `json:"updated_at"`
 }
 
@@ -264,7 +265,7 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	st := Status{Role: n.cfg.Role, Products: n.device().Products, Releases: map[string]*releaseState{},
-		Counters: n.counters, Bitswap: bst, UpdatedAt: n.now().UTC(), Documents: append([]string(nil), n.order...)}
+		Counters: n.counters, Bitswap: bst, Swarm: n.SwarmStats(), UpdatedAt: n.now().UTC(), Documents: append([]string(nil), n.order...)}
 	if n.host != nil {
 		st.PeerID = n.host.ID().String()
 		st.Addrs = n.Addrs()

@@ -43,6 +43,13 @@ func (s *Strikes) defaults() (int, time.Duration) {
 	return limit, ban
 }
 
+// Threshold returns the number of offences that bans a peer (Limit or its
+// default).
+func (s *Strikes) Threshold() int {
+	limit, _ := s.defaults()
+	return limit
+}
+
 // Charge records n offences by p at now. It returns true if they banned p
 // (it was not banned before).
 func (s *Strikes) Charge(p peer.ID, n int, now time.Time) bool {

@@ -452,6 +452,9 @@ func (e *engine) onSendDone(q, id int32, gen uint32) {
 	e.series.add(seed, R.start, e.now, size)
 	if seed {
 		e.seedSent += int64(size)
+		if e.sw != nil {
+			e.swSent(q, R.r, R.chunk)
+		}
 	}
 	r := R.r
 	rs := &e.st[r]
@@ -511,13 +514,7 @@ func (e *engine) onDeliver(r, id int32, gen uint32) {
 		e.dupRecv += int64(size)
 		return
 	}
-	setBit(have, c)
-	rs.haveCount++
-	if e.kind[from] == kSeed {
-		e.seedRecv += int64(size)
-	} else {
-		e.peerRecv += int64(size)
-	}
+	e.credit(r, from, c)
 	rs.lastGot, rs.lastGotAt = c, e.now
 	if bitOf(infl, c) {
 		clearBit(infl, c)
@@ -599,5 +596,16 @@ func (e *engine) onFail(r, id int32, gen uint32) {
 	e.release(id)
 	if ok {
 		e.fill(r)
+	}
+}
+
+// credit records chunk c, new to r, received from from.
+func (e *engine) credit(r, from, c int32) {
+	setBit(e.haveOf(r), c)
+	e.st[r].haveCount++
+	if size := int64(e.chunkBytes(c)); e.kind[from] == kSeed {
+		e.seedRecv += size
+	} else {
+		e.peerRecv += size
 	}
 }

@@ -132,6 +132,10 @@ func (e *engine) accept(n, from int32, i int, gossip bool) {
 				// broadcasts want-haves; want-blocks follow the answers,
 				// a round trip later.
 				st.flags |= fFetching
+				if e.sw != nil {
+					e.swStart(n, tv)
+					break
+				}
 				if e.gates != nil && e.opt.GateOnWantHave {
 					e.probeSeeds(n, tv)
 				}

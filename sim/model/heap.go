@@ -4,20 +4,24 @@ import "math"
 
 // Event kinds.
 const (
-	evPublish   uint8 = iota // a seed publishes advisory c
-	evGossip                 // a receives gossip message c (advisory index, forgedBit for a forgery) from b
-	evIHave                  // a receives IHAVE for the advisories in mask c from b
-	evHeartbeat              // a's GossipSub heartbeat
-	evSyncTick               // a's periodic catch-up sync
-	evSyncRecv               // a receives the advisories in mask c from b by sync
-	evOffline                // a goes offline
-	evOnline                 // a comes back
-	evWake                   // a looks for blocks to ask for
-	evSendDone               // sender a finished sending request b (generation c)
-	evDeliver                // request b (generation c) arrives at its requester a
-	evTimeout                // a's want-block b (generation c) timed out
-	evRefused                // the seed's gate refused a's want for chunk b (a's epoch c)
-	evFail                   // request b (generation c) of a failed: its sender went offline
+	evPublish    uint8 = iota // a seed publishes advisory c
+	evGossip                  // a receives gossip message c (advisory index, forgedBit for a forgery) from b
+	evIHave                   // a receives IHAVE for the advisories in mask c from b
+	evHeartbeat               // a's GossipSub heartbeat
+	evSyncTick                // a's periodic catch-up sync
+	evSyncRecv                // a receives the advisories in mask c from b by sync
+	evOffline                 // a goes offline
+	evOnline                  // a comes back
+	evWake                    // a looks for blocks to ask for
+	evSendDone                // sender a finished sending request b (generation c)
+	evDeliver                 // request b (generation c) arrives at its requester a
+	evTimeout                 // a's want-block b (generation c) timed out
+	evRefused                 // the seed's gate refused a's want for chunk b (a's epoch c)
+	evFail                    // request b (generation c) of a failed: its sender went offline
+	evSwBitfield              // swarm: a receives b's bitfield (a's epoch c)
+	evSwHave                  // swarm: a hears that b holds piece c
+	evSwRequest               // swarm: request b (generation c) reaches its uploader a
+	evSwBusy                  // swarm: uploader b answered BUSY to a's request for piece c
 )
 
 // event is one scheduled happening. Events at the same time run in the order

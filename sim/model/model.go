@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 
+	"github.com/tocsin-iiot/tocsin/content/swarm"
 	"github.com/tocsin-iiot/tocsin/sim/scenario"
 )
 
@@ -179,6 +180,12 @@ type engine struct {
 	reqs    []request
 	freeReq int32
 	gates   []gate
+
+	// Swarm mode (Options.Swarm): each fetching device's scheduler, and
+	// each seed's reveal and its view of each neighbour.
+	sw       []*swarm.Scheduler
+	swReveal []*swarm.Reveal
+	swSeed   map[swPair]*swSeedView
 
 	pubMask   uint32
 	remaining int
@@ -424,7 +431,15 @@ func (e *engine) setupState() {
 			r.Shuffle(len(p), func(a, b int) { p[a], p[b] = p[b], p[a] })
 		}
 	}
-	if e.k > 0 && e.opt.GateIntervalSeconds > 0 {
+	if e.k > 0 && e.s.Patch.Transfer != scenario.TransferBitswap {
+		e.sw = make([]*swarm.Scheduler, n)
+		e.swReveal = make([]*swarm.Reveal, e.g.Seeds)
+		for i := range e.swReveal {
+			e.swReveal[i] = swarm.NewReveal(e.k)
+		}
+		e.swSeed = map[swPair]*swSeedView{}
+	}
+	if e.k > 0 && e.opt.GateIntervalSeconds > 0 && e.sw == nil {
 		e.gates = make([]gate, e.g.Seeds)
 		for i := range e.gates {
 			e.gates[i] = newGate(e.k)
@@ -610,17 +625,37 @@ func (e *engine) dispatch(ev *event) {
 		if e.now >= st.wakeAt {
 			st.wakeAt = math.Inf(1)
 		}
-		e.fill(ev.a)
+		if e.sw != nil {
+			e.swFill(ev.a)
+		} else {
+			e.fill(ev.a)
+		}
 	case evSendDone:
 		e.onSendDone(ev.a, ev.b, ev.c)
 	case evDeliver:
-		e.onDeliver(ev.a, ev.b, ev.c)
+		if e.sw != nil {
+			e.swDeliver(ev.a, ev.b, ev.c)
+		} else {
+			e.onDeliver(ev.a, ev.b, ev.c)
+		}
+	case evSwBitfield:
+		e.onSwBitfield(ev.a, ev.b, ev.c)
+	case evSwHave:
+		e.onSwHave(ev.a, ev.b, ev.c)
+	case evSwRequest:
+		e.onSwRequest(ev.a, ev.b, ev.c)
+	case evSwBusy:
+		e.onSwBusy(ev.a, ev.b, ev.c)
 	case evTimeout:
 		e.onTimeout(ev.a, ev.b, ev.c)
 	case evRefused:
 		e.onRefused(ev.a, ev.b, ev.c)
 	case evFail:
-		e.onFail(ev.a, ev.b, ev.c)
+		if e.sw != nil {
+			e.swFail(ev.a, ev.b, ev.c)
+		} else {
+			e.onFail(ev.a, ev.b, ev.c)
+		}
 	}
 }
 
@@ -635,6 +670,9 @@ func (e *engine) onOffline(n int32) {
 	st.flags |= fOff
 	st.flags &^= fProbed
 	st.epoch++
+	if e.sw != nil {
+		e.sw[n] = nil
+	}
 	st.recent = [maxHistory]uint32{}
 	st.wakeAt = math.Inf(1)
 	if e.k > 0 {
@@ -707,7 +745,9 @@ func (e *engine) onOnline(n int32) {
 			e.publish(n, i)
 		}
 	}
-	if st.flags&fFetching != 0 && st.flags&fDone == 0 {
+	if e.sw != nil {
+		e.swOnline(n)
+	} else if st.flags&fFetching != 0 && st.flags&fDone == 0 {
 		e.wake(n, e.now+float64(2*e.latency(n, n)))
 	}
 	if e.pullsSync(n) && st.flags&fTick == 0 && e.pubMask&^st.seen != 0 {

@@ -256,6 +256,13 @@ func TestForgersAndBadBlocks(t *testing.T) {
 	s := small(1000)
 	s.Adversaries.Forgers = 10
 	s.Adversaries.BadBlocks = 10
+	// The bad-block nodes speak bitswap (as internal/hostile's do): a swarm
+	// transfer never asks them, so it finishes without a rejected byte.
+	_, sw := simulate(t, s)
+	if sw.Attacks.BadBlocksServed != 0 || sw.Patch.CompletedFraction != 1 {
+		t.Errorf("swarm with bad-block nodes: served %d, completed %v", sw.Attacks.BadBlocksServed, sw.Patch.CompletedFraction)
+	}
+	s.Patch.Transfer = scenario.TransferBitswap
 	e, r := simulate(t, s)
 	checkHonest(t, e, r)
 	a := r.Attacks

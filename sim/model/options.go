@@ -1,11 +1,24 @@
 package model
 
+import "github.com/tocsin-iiot/tocsin/content/swarm"
+
 // Options are the protocol constants of the model. DefaultOptions gives the
 // values the real node (or the library it uses) has; a field left zero by a
 // caller that builds Options by hand means "off" where that makes sense
 // (GateIntervalSeconds, WantTimeout) and is replaced by its default
 // otherwise.
 type Options struct {
+	// SwarmConfig and UploadQueue apply when the scenario's patch moves
+	// by Tocsin's swarm protocol (patch.transfer: swarm, the node's
+	// default; node/swarm.go): the node's own scheduler and seed reveal
+	// (content/swarm) with this configuration (swarm.DefaultConfig, as
+	// the node), and uploaders taking at most UploadQueue requests at
+	// once (the node's swarmUploadQueue, 3; the node writes two blocks at
+	// once, the model sends one after the other at the same total rate). With patch.transfer: bitswap
+	// the options below model bitswap (Window, the gate, timeouts).
+	SwarmConfig swarm.Config
+	UploadQueue int
+
 	// Window is W, the most want-blocks a device keeps outstanding: the
 	// node's fetch_window (node.Config.FetchWindow), 8. 8 keeps a device's
 	// downlink busy (8 × 256 KiB is about 0.8 s at 20 Mbit/s, well over a
@@ -78,6 +91,8 @@ type Options struct {
 // DefaultOptions returns the constants documented on Options.
 func DefaultOptions() Options {
 	return Options{
+		SwarmConfig:         swarm.DefaultConfig(),
+		UploadQueue:         3,
 		Window:              8,
 		AdvisoryBytes:       4 << 10,
 		ValidateSeconds:     0.001,
@@ -105,6 +120,9 @@ func DefaultOptions() Options {
 // normalise fills the fields that must not be zero.
 func (o *Options) normalise() {
 	d := DefaultOptions()
+	if o.UploadQueue <= 0 {
+		o.UploadQueue = d.UploadQueue
+	}
 	if o.Window <= 0 {
 		o.Window = d.Window
 	}

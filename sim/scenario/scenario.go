@@ -144,7 +144,17 @@ type Patch struct {
 	Size *Bytes `yaml:"size" json:"size"`
 	// Chunk is the block size the file is cut into. Default 256KiB.
 	Chunk Bytes `yaml:"chunk" json:"chunk"`
+	// Transfer is how devices fetch it: "swarm" (Tocsin's piece-exchange
+	// protocol, the node's default) or "bitswap" (the node's transfer:
+	// bitswap option). Default swarm.
+	Transfer string `yaml:"transfer" json:"transfer"`
 }
+
+// Transfers.
+const (
+	TransferSwarm   = "swarm"
+	TransferBitswap = "bitswap"
+)
 
 // Advisories is how many advisories the seed publishes and how far apart.
 // The first goes out at time zero; every figure is about the first one.
@@ -217,6 +227,9 @@ func (s *Scenario) Defaults() {
 		b := Bytes(DefaultPatch)
 		s.Patch.Size = &b
 	}
+	if s.Patch.Transfer == "" {
+		s.Patch.Transfer = TransferSwarm
+	}
 	if s.Patch.Chunk == 0 {
 		s.Patch.Chunk = DefaultChunk
 	}
@@ -249,6 +262,8 @@ func (s *Scenario) Validate() error {
 		return bad("horizon must be positive")
 	case s.PatchBytes() < 0:
 		return bad("patch.size must not be negative")
+	case s.Patch.Transfer != TransferSwarm && s.Patch.Transfer != TransferBitswap:
+		return bad("patch.transfer %q: want swarm or bitswap", s.Patch.Transfer)
 	case s.Patch.Chunk < 1024 || s.Patch.Chunk > 2<<20:
 		return bad("patch.chunk %s: want 1KiB to 2MiB (bitswap's block limit)", s.Patch.Chunk)
 	case s.Advisories.Count < 1 || s.Advisories.Count > 10_000:

@@ -98,7 +98,11 @@ func TestContents(t *testing.T) {
 	}
 	f := get("flat-1000")
 	d := scenario.Default()
+	if f.Patch.Transfer != scenario.TransferBitswap {
+		t.Errorf("flat-1000 must pin the calibrated transfer, bitswap; it has %q", f.Patch.Transfer)
+	}
 	f.Name, f.Description, d.Name, d.Description = "", "", "", ""
+	f.Patch.Transfer = d.Patch.Transfer // otherwise the default fleet
 	if !reflect.DeepEqual(f, d) {
 		t.Errorf("flat-1000 is not the default fleet:\n%+v\n%+v", f, d)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // TestStackScale runs TOCSIN_SIM_N devices (advisory only unless
-// TOCSIN_SIM_PATCH gives a size) and logs the figures: for profiling the
+// TOCSIN_SIM_PATCH gives a size, TOCSIN_SIM_CHUNK its chunk) and logs the figures: for profiling the
 // engine with -cpuprofile. Skipped without TOCSIN_SIM_N.
 func TestStackScale(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("TOCSIN_SIM_N"))
@@ -22,10 +22,14 @@ func TestStackScale(t *testing.T) {
 		b, _ = scenario.ParseBytes(p)
 	}
 	s.Patch.Size = &b
+	if c := os.Getenv("TOCSIN_SIM_CHUNK"); c != "" {
+		cb, _ := scenario.ParseBytes(c)
+		s.Patch.Chunk = cb
+	}
 	wall := RealNow()
 	res := runStack(t, s)
 	t.Logf("n=%d wall=%s advisory max %.3f delivered %.3f", n, RealNow().Sub(wall), res.Advisory.MaxS, res.Advisory.DeliveredFraction)
 	if res.Patch != nil {
-		t.Logf("patch max %.3f ratio %.2f dup %.3f", res.Patch.MaxS, res.Patch.RatioToBound, res.Patch.DuplicateRatio)
+		t.Logf("patch p50 %.3f max %.3f ratio %.2f dup %.3f seed %.2f", res.Patch.P50S, res.Patch.MaxS, res.Patch.RatioToBound, res.Patch.DuplicateRatio, res.Patch.SeedEgressRatio)
 	}
 }

@@ -211,7 +211,7 @@ func (r *run) setup() error {
 			i := i
 			cfg := &node.Config{DataDir: filepath.Join(r.dir, fmt.Sprint("n", i)), TrustRoot: r.sup.rootPath, Hardware: "x200",
 				Products:  []node.Product{{ID: product, Version: "1.0.0"}},
-				Installer: node.Installer{Command: []string{"true"}, Timeout: 30 * time.Second}}
+				Installer: node.Installer{Command: []string{"true"}, Timeout: 30 * time.Second}, Transfer: r.s.Patch.Transfer}
 			nn, err := node.New(r.ctx, cfg, node.Options{Host: h, Logger: quiet, MemoryStore: true, DiscardFiles: true, NoFleetReports: true,
 				OnAccept: func(key string, at time.Time) { r.accepted(i, key, at) }})
 			if err != nil {
@@ -377,12 +377,12 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 			if nn == nil {
 				continue
 			}
-			st := nn.BitswapStats()
+			sent := float64(nn.BitswapStats().DataSent) + float64(nn.SwarmStats().Sent)
 			if r.g.Nodes[n].Role == scenario.RoleSeed {
-				sSent += float64(st.DataSent)
+				sSent += sent
 				continue
 			}
-			pSent += float64(st.DataSent)
+			pSent += sent
 			r.mu.Lock()
 			if !r.advAt[n].IsZero() {
 				advDone++
@@ -422,14 +422,14 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 		if nn == nil {
 			continue
 		}
-		st := nn.BitswapStats()
+		st, sw := nn.BitswapStats(), nn.SwarmStats()
 		if r.g.Nodes[n].Role == scenario.RoleSeed {
-			seedSent += int64(st.DataSent)
+			seedSent += int64(st.DataSent) + sw.Sent
 			continue
 		}
-		peerSent += int64(st.DataSent)
-		recv += int64(st.DataReceived)
-		dup += int64(st.DupData)
+		peerSent += int64(st.DataSent) + sw.Sent
+		recv += int64(st.DataReceived) + sw.Received + sw.Duplicate
+		dup += int64(st.DupData) + sw.Duplicate
 		advTimes = append(advTimes, since(start, r.advAt[n]))
 		patchTimes = append(patchTimes, since(start, patchAt[n]))
 		if r.g.Nodes[n].Behaviour == scenario.Honest && (r.s.Adversaries.BadBlocks > 0) {

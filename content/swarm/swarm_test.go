@@ -1,0 +1,289 @@
+package swarm
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 1)) }
+
+func full(k int) Bitfield {
+	b := NewBitfield(k)
+	for i := 0; i < k; i++ {
+		b.Set(i)
+	}
+	return b
+}
+
+func TestBitfieldRoundTrip(t *testing.T) {
+	for _, k := range []int{1, 7, 8, 63, 64, 65, 200} {
+		b := NewBitfield(k)
+		for i := 0; i < k; i += 3 {
+			b.Set(i)
+		}
+		got, err := ParseBitfield(b.Bytes(k), k)
+		if err != nil {
+			t.Fatalf("k=%d: %v", k, err)
+		}
+		for i := 0; i < k; i++ {
+			if got.Has(i) != (i%3 == 0) {
+				t.Fatalf("k=%d: bit %d wrong", k, i)
+			}
+		}
+	}
+	if _, err := ParseBitfield([]byte{0xff}, 3); err == nil {
+		t.Fatal("bits past the last piece accepted")
+	}
+	if _, err := ParseBitfield([]byte{1, 2}, 3); err == nil {
+		t.Fatal("wrong length accepted")
+	}
+}
+
+func TestRarestFirstAndPerPeerLimit(t *testing.T) {
+	s := NewScheduler(4, nil, Config{PerPeer: 1, Endgame: -1}, rng(1))
+	s.SetHave(1, full(4))
+	b := NewBitfield(4)
+	b.Set(0)
+	b.Set(1)
+	b.Set(2)
+	s.SetHave(2, b)
+	b = NewBitfield(4)
+	b.Set(0)
+	b.Set(1)
+	s.SetHave(3, b)
+	reqs := s.Next(time.Unix(0, 0))
+	if len(reqs) != 3 {
+		t.Fatalf("want one request per peer, got %v", reqs)
+	}
+	got := map[int32]int{}
+	for _, r := range reqs {
+		got[r.Peer] = r.Piece
+	}
+	if got[1] != 3 {
+		t.Fatalf("peer 1 should be asked for piece 3, the only one held by one peer; got %v", reqs)
+	}
+	if got[2] != 2 {
+		t.Fatalf("peer 2 should be asked for piece 2 (held by two), got %v", reqs)
+	}
+	if more := s.Next(time.Unix(0, 0)); len(more) != 0 {
+		t.Fatalf("per-peer limit ignored: %v", more)
+	}
+}
+
+func TestNoPieceAskedTwiceOutsideEndgame(t *testing.T) {
+	s := NewScheduler(8, nil, Config{PerPeer: 8, Window: 64, Endgame: -1}, rng(2))
+	for p := int32(0); p < 5; p++ {
+		s.SetHave(p, full(8))
+	}
+	seen := map[int]bool{}
+	for _, r := range s.Next(time.Unix(0, 0)) {
+		if seen[r.Piece] {
+			t.Fatalf("piece %d asked twice", r.Piece)
+		}
+		seen[r.Piece] = true
+	}
+	if len(seen) != 8 {
+		t.Fatalf("asked for %d pieces, want 8", len(seen))
+	}
+}
+
+func TestEndgameAndCancel(t *testing.T) {
+	s := NewScheduler(1, nil, Config{Endgame: time.Second}, rng(3))
+	s.SetHave(1, full(1))
+	s.SetHave(2, full(1))
+	t0 := time.Unix(100, 0)
+	first := s.Next(t0)
+	if len(first) != 1 {
+		t.Fatalf("got %v", first)
+	}
+	if r := s.Next(t0.Add(500 * time.Millisecond)); len(r) != 0 {
+		t.Fatalf("endgame before its delay: %v", r)
+	}
+	if at, ok := s.NextEvent(t0); !ok || !at.Equal(t0.Add(time.Second)) {
+		t.Fatalf("NextEvent = %v %v", at, ok)
+	}
+	second := s.Next(t0.Add(time.Second))
+	if len(second) != 1 || second[0].Peer == first[0].Peer {
+		t.Fatalf("endgame should ask the other peer, got %v after %v", second, first)
+	}
+	fresh, cancel := s.Received(second[0].Peer, 0)
+	if !fresh || len(cancel) != 1 || cancel[0].Peer != first[0].Peer {
+		t.Fatalf("received: fresh %v cancel %v", fresh, cancel)
+	}
+	if s.Outstanding() != 0 || !s.Done() {
+		t.Fatalf("outstanding %d done %v", s.Outstanding(), s.Done())
+	}
+	if fresh, _ := s.Received(first[0].Peer, 0); fresh {
+		t.Fatal("a second copy counted as new")
+	}
+}
+
+func TestExpireBacksOff(t *testing.T) {
+	s := NewScheduler(2, nil, Config{PerPeer: 2, Timeout: time.Second, Backoff: 5 * time.Second, Endgame: -1}, rng(4))
+	s.SetHave(1, full(2))
+	t0 := time.Unix(0, 0)
+	if r := s.Next(t0); len(r) != 2 {
+		t.Fatalf("got %v", r)
+	}
+	if g := s.Expire(t0.Add(999 * time.Millisecond)); len(g) != 0 {
+		t.Fatalf("expired early: %v", g)
+	}
+	if g := s.Expire(t0.Add(time.Second)); len(g) != 2 {
+		t.Fatalf("expired %v", g)
+	}
+	if r := s.Next(t0.Add(2 * time.Second)); len(r) != 0 {
+		t.Fatalf("silent peer asked again during backoff: %v", r)
+	}
+	s.SetHave(2, full(2))
+	if r := s.Next(t0.Add(2 * time.Second)); len(r) != 2 || r[0].Peer != 2 {
+		t.Fatalf("other peer not asked: %v", r)
+	}
+	if r := s.Next(t0.Add(7 * time.Second)); len(r) != 0 {
+		t.Fatalf("pieces in flight asked again: %v", r)
+	}
+}
+
+func TestRefusedAndRemovePeer(t *testing.T) {
+	s := NewScheduler(1, nil, Config{Endgame: -1}, rng(5))
+	s.SetHave(1, full(1))
+	r := s.Next(time.Unix(0, 0))
+	s.Refused(1, r[0].Piece)
+	if s.Outstanding() != 0 {
+		t.Fatal("refused request still outstanding")
+	}
+	if r := s.Next(time.Unix(0, 0)); len(r) != 0 {
+		t.Fatalf("asked a peer that refused: %v", r)
+	}
+	s.SetHave(2, full(1))
+	if r := s.Next(time.Unix(0, 0)); len(r) != 1 || r[0].Peer != 2 {
+		t.Fatalf("got %v", r)
+	}
+	s.RemovePeer(2)
+	if s.Outstanding() != 0 {
+		t.Fatal("request to a removed peer still outstanding")
+	}
+}
+
+func TestResumeAsksOnlyMissing(t *testing.T) {
+	have := full(10)
+	have.Clear(4)
+	have.Clear(7)
+	s := NewScheduler(10, have, Config{PerPeer: 10, Endgame: -1}, rng(6))
+	s.SetHave(1, full(10))
+	r := s.Next(time.Unix(0, 0))
+	if len(r) != 2 || r[0].Piece+r[1].Piece != 11 {
+		t.Fatalf("got %v", r)
+	}
+}
+
+func TestRevealSpreadsDistinctPieces(t *testing.T) {
+	const k = 16
+	rv := NewReveal(k)
+	seen := map[int]int{}
+	for p := 0; p < 8; p++ {
+		for _, i := range rv.Pick(NewBitfield(k), 2, rng(uint64(p))) {
+			seen[i]++
+		}
+	}
+	if len(seen) != k {
+		t.Fatalf("8 peers x 2 should see all %d pieces once, saw %v", k, seen)
+	}
+	ex := full(k)
+	ex.Clear(3)
+	if got := rv.Pick(ex, 2, rng(9)); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// TestSwarmConverges runs the scheduler and reveal as a tiny round-based
+// swarm: every device finishes, the seed sends each piece about once
+// before any twice, and no piece is received twice.
+func TestSwarmConverges(t *testing.T) {
+	const k, n = 32, 40
+	r := rng(7)
+	adj := make([][]int32, n+1) // 0 is the seed
+	for i := 1; i <= n; i++ {
+		for _, j := range []int{(i + 1) % (n + 1), (i + 7) % (n + 1)} {
+			adj[i] = append(adj[i], int32(j))
+			adj[j] = append(adj[j], int32(i))
+		}
+	}
+	sched := make([]*Scheduler, n+1)
+	for i := 1; i <= n; i++ {
+		sched[i] = NewScheduler(k, nil, Config{}, rng(uint64(i)))
+	}
+	rv := NewReveal(k)
+	shown := map[int32]Bitfield{}
+	seedSent, dups := 0, 0
+	queue := make([][][2]int, n+1)
+	now := time.Unix(0, 0)
+	for round := 0; round < 200; round++ {
+		now = now.Add(100 * time.Millisecond)
+		for i := 1; i <= n; i++ {
+			for _, q := range adj[i] {
+				if q == 0 {
+					sh := shown[int32(i)]
+					if sh == nil {
+						sh = NewBitfield(k)
+						shown[int32(i)] = sh
+					}
+					ex := sh.Clone()
+					for w := range ex {
+						ex[w] |= sched[i].Have()[w]
+					}
+					if unsent := sh.Count() - countAnd(sh, sched[i].Have()); unsent < RevealAhead {
+						for _, p := range rv.Pick(ex, RevealAhead-unsent, r) {
+							sh.Set(p)
+						}
+					}
+					sched[i].SetHave(0, sh)
+				} else {
+					sched[i].SetHave(q, sched[q].Have().Clone())
+				}
+			}
+		}
+		// Requests queue at the neighbour asked; each node sends one
+		// piece per round (its upload), first come first served.
+		for i := 1; i <= n; i++ {
+			for _, req := range sched[i].Next(now) {
+				queue[req.Peer] = append(queue[req.Peer], [2]int{i, req.Piece})
+			}
+		}
+		for q := range queue {
+			if len(queue[q]) == 0 {
+				continue
+			}
+			req := queue[q][0]
+			queue[q] = queue[q][1:]
+			if q == 0 {
+				seedSent++
+			}
+			if fresh, _ := sched[req[0]].Received(int32(q), req[1]); !fresh {
+				dups++
+			}
+		}
+	}
+	for i := 1; i <= n; i++ {
+		if !sched[i].Done() {
+			t.Fatalf("device %d has %d of %d pieces", i, sched[i].Held(), k)
+		}
+	}
+	if dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	if seedSent > 2*k {
+		t.Fatalf("seed sent %d pieces, more than twice the file (%d)", seedSent, k)
+	}
+}
+
+func countAnd(a, b Bitfield) int {
+	n := 0
+	for i := range a {
+		x := a[i] & b[i]
+		for ; x != 0; x &= x - 1 {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,1026 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/content/swarm"
+)
+
+// The piece-exchange protocol. The decisions (who to ask for which piece,
+// what a seed shows) are content/swarm's; this file moves the frames.
+//
+// A device fetching a release opens one stream per neighbour and release
+// and says HELLO (the root CID and the pieces it holds). The neighbour
+// answers with BITFIELD (the pieces it holds, or, for a seed, the few it
+// shows; an empty answer if it does not know the release yet), then HAVE
+// for every piece it gets later. The device sends REQUEST and CANCEL; the
+// neighbour sends BLOCK or DONT_HAVE, or BUSY when its upload queue is
+// full (the device asks another holder, or asks again a moment later). Each frame is a uvarint length, a
+// type byte and the payload; piece numbers are uvarints. Every BLOCK is
+// hashed against the piece's CID before it is stored or announced; a peer
+// that sends a bad one is charged an unwanted block (banned past
+// overlay.Strikes' limit) and its stream is closed.
+const swarmProto = protocol.ID("/tocsin/swarm/1.0.0")
+
+const (
+	frHello    = 1
+	frBitfield = 2
+	frHave     = 3
+	frRequest  = 4
+	frCancel   = 5
+	frBlock    = 6
+	frDontHave = 7
+	frBusy     = 8
+)
+
+const (
+	// swarmMaxFrame: the largest frame accepted, a block of the largest
+	// chunk size with its header.
+	swarmMaxFrame = content.MaxChunkSize + 64
+	// swarmMaxQueue: the most requests a neighbour may have queued at us;
+	// more is a protocol violation (the scheduler asks for 2).
+	swarmMaxQueue = 64
+	// swarmUploadQueue: the most requests the node takes on at once, the
+	// one being sent included; more get BUSY. A longer queue ties up
+	// requesters' slots at a busy uploader while their other neighbours
+	// idle (measured on 100 simulated devices: the last finished at 2.1x
+	// the Kumar-Ross bound with no limit, 1.85x with 2).
+	swarmUploadQueue = swarmUploads + 1
+	// swarmUploads: blocks being written at once, to all peers together.
+	// One would keep each block's transfer short on clean links, but on a
+	// lossy link one TCP connection carries a fraction of the link, and
+	// the node's upload would be that fraction.
+	swarmUploads = 2
+	// swarmMaxStreams: the most serving streams one peer may hold open.
+	swarmMaxStreams = 16
+	// swarmMaxUnknown: the most releases we do not know that peers may
+	// have asked about at once (each holds a little memory until then).
+	swarmMaxUnknown = 64
+	// bitfieldSuperSeed: the BITFIELD flag of a seed that shows pieces a
+	// few at a time; the device then sends it HAVE for what it gets.
+	bitfieldSuperSeed = 1
+)
+
+var errSwarmProtocol = errors.New("swarm protocol violation")
+
+// SwarmStats are the piece-exchange byte counters (block payloads).
+type SwarmStats struct {
+	Sent      int64 `json:"data_sent"`
+	Received  int64 `json:"data_received"`
+	Duplicate int64 `json:"dup_data"`
+	Rejected  int64 `json:"rejected_data"` // blocks that did not hash to their CID
+}
+
+// swarmSvc is the node's side of the protocol: what it serves and the
+// downloads it runs.
+type swarmSvc struct {
+	n        *Node
+	upload   chan struct{} // one block on the wire at a time
+	sent     atomic.Int64
+	recv     atomic.Int64
+	dup      atomic.Int64
+	rejected atomic.Int64
+
+	mu     sync.Mutex
+	rels   map[cid.Cid]*swarmRel
+	nserve map[peer.ID]int
+	rng    *rand.Rand   // the seed's reveal ties; under mu
+	queued atomic.Int32 // requests waiting for our upload, all streams
+	maxQ   int32
+}
+
+// swarmRel is what the node knows of one release DAG.
+type swarmRel struct {
+	root    cid.Cid
+	pieces  []cid.Cid // nil until known
+	index   map[cid.Cid]int
+	have    swarm.Bitfield
+	serving map[*swarmServe]struct{}
+	sess    *swarmSession
+	reveal  *swarm.Reveal // seeds only
+}
+
+// servers returns the streams r is served on; called with swarmSvc.mu held.
+func (r *swarmRel) servers() []*swarmServe {
+	out := make([]*swarmServe, 0, len(r.serving))
+	for sv := range r.serving {
+		out = append(out, sv)
+	}
+	return out
+}
+
+func newSwarm(n *Node) *swarmSvc {
+	s := &swarmSvc{n: n, upload: make(chan struct{}, swarmUploads), maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, rng: n.rngFork()}
+	n.host.SetStreamHandler(swarmProto, s.handle)
+	return s
+}
+
+// SwarmStats returns the piece-exchange counters.
+func (n *Node) SwarmStats() SwarmStats {
+	if n.swarm == nil {
+		return SwarmStats{}
+	}
+	s := n.swarm
+	return SwarmStats{Sent: s.sent.Load(), Received: s.recv.Load(), Duplicate: s.dup.Load(), Rejected: s.rejected.Load()}
+}
+
+// rel returns the record for root, creating it; with create false, nil if
+// absent. Called with s.mu held.
+func (s *swarmSvc) rel(root cid.Cid, create bool) *swarmRel {
+	r := s.rels[root]
+	if r == nil && create {
+		r = &swarmRel{root: root, serving: map[*swarmServe]struct{}{}}
+		s.rels[root] = r
+	}
+	return r
+}
+
+// learn sets r's pieces and which of them the store holds. Called with
+// s.mu held; has is called under it (a store lookup per piece).
+func (s *swarmSvc) learn(r *swarmRel, pieces []cid.Cid, has func(i int) bool) {
+	r.pieces = pieces
+	r.index = make(map[cid.Cid]int, len(pieces))
+	r.have = swarm.NewBitfield(len(pieces))
+	for i, c := range pieces {
+		r.index[c] = i
+		if has(i) {
+			r.have.Set(i)
+		}
+	}
+	if s.n.cfg.Role == RoleSeed {
+		r.reveal = swarm.NewReveal(len(pieces))
+	}
+}
+
+// known returns r's pieces, computing them from the store if every
+// intermediate block is there (a release fetched or published earlier).
+func (s *swarmSvc) known(ctx context.Context, r *swarmRel) bool {
+	s.mu.Lock()
+	ok := r.pieces != nil
+	s.mu.Unlock()
+	if ok {
+		return true
+	}
+	pieces, err := content.Pieces(ctx, s.n.store.Blocks, r.root)
+	if err != nil {
+		return false
+	}
+	held := make([]bool, len(pieces))
+	for i, c := range pieces {
+		held[i], _ = s.n.store.Blocks.Has(ctx, c)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.pieces == nil {
+		s.learn(r, pieces, func(i int) bool { return held[i] })
+	}
+	return true
+}
+
+// stored records piece i of r as held and tells every neighbour that
+// follows r. It reports false if r already held it.
+func (s *swarmSvc) stored(r *swarmRel, i int) bool {
+	s.mu.Lock()
+	if r.have.Has(i) {
+		s.mu.Unlock()
+		return false
+	}
+	r.have.Set(i)
+	serving := r.servers()
+	sess := r.sess
+	s.mu.Unlock()
+	for _, sv := range serving {
+		sv.announce(i)
+	}
+	if sess != nil {
+		sess.announce(i)
+	}
+	return true
+}
+
+// fetched: every block of root's DAG is now in the store (a fetch by
+// bitswap, an import, a publication). Neighbours waiting to hear about it
+// get their bitfield; those already greeted hear of each new piece.
+func (s *swarmSvc) fetched(ctx context.Context, root cid.Cid) {
+	s.mu.Lock()
+	r := s.rels[root]
+	s.mu.Unlock()
+	if r == nil || !s.known(ctx, r) {
+		return
+	}
+	s.mu.Lock()
+	pieces := r.pieces
+	waiting := r.servers()
+	s.mu.Unlock()
+	for _, sv := range waiting {
+		sv.greet()
+	}
+	for i, c := range pieces {
+		if ok, _ := s.n.store.Blocks.Has(ctx, c); ok {
+			s.stored(r, i)
+		}
+	}
+}
+
+// ---- serving side ----
+
+// swarmServe is one stream on which a neighbour fetches from us.
+type swarmServe struct {
+	svc  *swarmSvc
+	rel  *swarmRel
+	peer peer.ID
+	st   network.Stream
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	ctrl    [][]byte
+	queue   []int
+	closed  bool
+	greeted bool           // BITFIELD sent
+	peerHas []byte         // its HELLO bitfield, parsed once pieces are known
+	has     swarm.Bitfield // what it holds, as far as we know
+	shown   swarm.Bitfield // seed: pieces shown to it
+	kick    chan struct{}  // a control frame is waiting
+}
+
+// flushCtrl writes the waiting control frames; false if the stream failed.
+func (sv *swarmServe) flushCtrl() bool {
+	sv.mu.Lock()
+	ctrl := sv.ctrl
+	sv.ctrl = nil
+	sv.mu.Unlock()
+	for _, f := range ctrl {
+		if _, err := sv.st.Write(f); err != nil {
+			sv.close()
+			return false
+		}
+	}
+	return true
+}
+
+// queued adds a control frame; called with sv.mu held.
+func (sv *swarmServe) queued(f []byte) {
+	sv.ctrl = append(sv.ctrl, f)
+	sv.cond.Broadcast()
+	select {
+	case sv.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *swarmSvc) handle(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	s.mu.Lock()
+	if s.nserve[p] >= swarmMaxStreams {
+		s.mu.Unlock()
+		_ = st.Reset()
+		return
+	}
+	s.nserve[p]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.nserve[p]--; s.nserve[p] <= 0 {
+			delete(s.nserve, p)
+		}
+		s.mu.Unlock()
+	}()
+	br := bufio.NewReader(st)
+	typ, body, err := readFrame(br, 1<<16)
+	if err != nil || typ != frHello {
+		_ = st.Reset()
+		return
+	}
+	n, k := binary.Uvarint(body)
+	if k <= 0 || n > uint64(len(body)-k) {
+		_ = st.Reset()
+		return
+	}
+	root, err := cid.Cast(body[k : k+int(n)])
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	sv := &swarmServe{svc: s, peer: p, st: st, peerHas: body[k+int(n):], kick: make(chan struct{}, 1)}
+	sv.cond = sync.NewCond(&sv.mu)
+	s.mu.Lock()
+	r := s.rel(root, false)
+	if r == nil {
+		unknown := 0
+		for _, x := range s.rels {
+			if x.pieces == nil {
+				unknown++
+			}
+		}
+		if unknown >= swarmMaxUnknown {
+			s.mu.Unlock()
+			_ = st.Reset()
+			return
+		}
+		r = s.rel(root, true)
+	}
+	sv.rel = r
+	r.serving[sv] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(r.serving, sv)
+		if len(r.serving) == 0 && r.pieces == nil && r.sess == nil {
+			delete(s.rels, root)
+		}
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(s.n.ctx)
+	defer cancel()
+	go sv.writeLoop(ctx)
+	defer sv.close()
+	if s.known(ctx, r) {
+		sv.greet()
+	}
+	for {
+		typ, body, err := readFrame(br, 64)
+		if err != nil {
+			return
+		}
+		i, ok := piece(body)
+		if !ok {
+			return
+		}
+		switch typ {
+		case frHave:
+			sv.peerGot(i)
+		case frRequest:
+			if !sv.request(i) {
+				return
+			}
+		case frCancel:
+			sv.cancel(i)
+		default:
+			return
+		}
+	}
+}
+
+// greet sends the BITFIELD once the pieces are known. For a seed it shows
+// a few pieces (swarm.Reveal); otherwise every piece held.
+func (sv *swarmServe) greet() {
+	s := sv.svc
+	s.mu.Lock()
+	r := sv.rel
+	k := len(r.pieces)
+	sv.mu.Lock()
+	if sv.greeted || sv.closed {
+		sv.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	sv.greeted = true
+	has, err := swarm.ParseBitfield(sv.peerHas, k)
+	if err != nil {
+		has = swarm.NewBitfield(k)
+	}
+	sv.has = has
+	var show swarm.Bitfield
+	flags := byte(0)
+	if r.reveal != nil {
+		flags = bitfieldSuperSeed
+		sv.shown = swarm.NewBitfield(k)
+		ex := has.Clone()
+		for i := 0; i < k; i++ {
+			if !r.have.Has(i) {
+				ex.Set(i)
+			}
+		}
+		for _, i := range r.reveal.Pick(ex, swarm.RevealAhead, s.rng) {
+			sv.shown.Set(i)
+		}
+		show = sv.shown
+	} else {
+		show = r.have.Clone()
+	}
+	sv.queued(frame(frBitfield, append([]byte{flags}, show.Bytes(k)...)))
+	sv.mu.Unlock()
+	s.mu.Unlock()
+}
+
+// announce tells the neighbour we now hold piece i (not for seeds, which
+// show pieces through reveal).
+func (sv *swarmServe) announce(i int) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if !sv.greeted || sv.closed || sv.shown != nil || sv.has.Has(i) {
+		if !sv.greeted && !sv.closed {
+			go sv.greet() // pieces just became known
+		}
+		return
+	}
+	sv.queued(frame(frHave, uvarint(i)))
+}
+
+// peerGot: the neighbour says it holds piece i. A seed shows it another
+// piece if fewer than RevealAhead shown ones are still unsent.
+func (sv *swarmServe) peerGot(i int) {
+	sv.svc.mu.Lock()
+	defer sv.svc.mu.Unlock()
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if !sv.greeted || i >= len(sv.rel.pieces) {
+		return
+	}
+	sv.has.Set(i)
+	sv.topUp()
+}
+
+// topUp: seed only; called with svc.mu and sv.mu held.
+func (sv *swarmServe) topUp() {
+	r := sv.rel
+	if r.reveal == nil || sv.shown == nil {
+		return
+	}
+	k := len(r.pieces)
+	pending := 0
+	ex := sv.has.Clone()
+	for i := 0; i < k; i++ {
+		if sv.shown.Has(i) {
+			ex.Set(i)
+			if !sv.has.Has(i) {
+				pending++
+			}
+		} else if !r.have.Has(i) {
+			ex.Set(i)
+		}
+	}
+	for _, i := range r.reveal.Pick(ex, swarm.RevealAhead-pending, sv.svc.rng) {
+		sv.shown.Set(i)
+		sv.queued(frame(frHave, uvarint(i)))
+	}
+}
+
+// request queues piece i; false ends the stream (a violation).
+func (sv *swarmServe) request(i int) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if !sv.greeted || i >= len(sv.rel.pieces) || len(sv.queue) >= swarmMaxQueue {
+		return false
+	}
+	if sv.svc.queued.Add(1) > sv.svc.maxQ {
+		sv.svc.queued.Add(-1)
+		sv.queued(frame(frBusy, uvarint(i)))
+		return true
+	}
+	sv.queue = append(sv.queue, i)
+	sv.cond.Broadcast()
+	return true
+}
+
+func (sv *swarmServe) cancel(i int) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for j, q := range sv.queue {
+		if q == i {
+			sv.queue = append(sv.queue[:j], sv.queue[j+1:]...)
+			sv.svc.queued.Add(-1)
+			return
+		}
+	}
+}
+
+func (sv *swarmServe) close() {
+	sv.mu.Lock()
+	if !sv.closed {
+		sv.svc.queued.Add(-int32(len(sv.queue)))
+		sv.queue = nil
+	}
+	sv.closed = true
+	sv.cond.Broadcast()
+	sv.mu.Unlock()
+	_ = sv.st.Reset()
+}
+
+// writeLoop sends control frames first, then the queued blocks in order,
+// one block at a time across all streams (the node's upload), read through
+// the upload-rate throttle.
+func (sv *swarmServe) writeLoop(ctx context.Context) {
+	for {
+		sv.mu.Lock()
+		for !sv.closed && len(sv.ctrl) == 0 && len(sv.queue) == 0 {
+			sv.cond.Wait()
+		}
+		if sv.closed {
+			sv.mu.Unlock()
+			return
+		}
+		ctrl := sv.ctrl
+		sv.ctrl = nil
+		i := -1
+		if len(ctrl) == 0 {
+			i = sv.queue[0]
+			sv.queue = sv.queue[1:]
+		}
+		sv.mu.Unlock()
+		for _, f := range ctrl {
+			if _, err := sv.st.Write(f); err != nil {
+				sv.close()
+				return
+			}
+		}
+		if i < 0 {
+			continue
+		}
+		if !sv.serveOne(ctx, i) {
+			return
+		}
+	}
+}
+
+// serveOne sends piece i (or DONT_HAVE); false if the stream is done. The
+// request counts against the upload queue until it has been sent.
+func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
+	s := sv.svc
+	defer s.queued.Add(-1)
+	s.mu.Lock()
+	c, held := sv.rel.pieces[i], sv.rel.have.Has(i)
+	s.mu.Unlock()
+	var b blocks.Block
+	var err error
+	if held {
+		b, err = s.n.served.Get(ctx, c)
+	}
+	if !held || err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		if _, err := sv.st.Write(frame(frDontHave, uvarint(i))); err != nil {
+			sv.close()
+			return false
+		}
+		return true
+	}
+	// Wait for the upload, sending control frames (HAVEs) meanwhile:
+	// a neighbour must hear of new pieces while our upload is busy.
+	for acquired := false; !acquired; {
+		select {
+		case s.upload <- struct{}{}:
+			acquired = true
+		case <-sv.kick:
+			if !sv.flushCtrl() {
+				return false
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
+	_, err = sv.st.Write(frame(frBlock, append(uvarint(i), b.RawData()...)))
+	<-s.upload
+	if err != nil {
+		sv.close()
+		return false
+	}
+	s.sent.Add(int64(len(b.RawData())))
+	s.mu.Lock()
+	sv.mu.Lock()
+	if sv.has != nil {
+		sv.has.Set(i)
+		sv.topUp()
+	}
+	sv.mu.Unlock()
+	s.mu.Unlock()
+	return true
+}
+
+// ---- fetching side ----
+
+// swarmSession is one download of one release's pieces.
+type swarmSession struct {
+	svc   *swarmSvc
+	rel   *swarmRel
+	ev    chan swarmEvent
+	mu    sync.Mutex
+	links map[peer.ID]*swarmLink
+}
+
+// swarmLink is our stream to one neighbour for the session.
+type swarmLink struct {
+	id        int32
+	peer      peer.ID
+	st        network.Stream // set by run before any frame is read
+	out       chan []byte
+	cancel    context.CancelFunc
+	superSeed atomic.Bool
+}
+
+type swarmEvent struct {
+	link  *swarmLink
+	kind  byte // a frame type, or evGone / evPeer
+	piece int
+	bf    swarm.Bitfield
+	fresh bool
+	size  int
+	p     peer.ID
+	cids  []cid.Cid
+}
+
+const (
+	evGone = 100 + iota
+	evPeer
+	evStored
+	evRound // a bitswap round ended; cids arrived by it
+)
+
+// announce tells super-seeding neighbours we got piece i.
+func (ss *swarmSession) announce(i int) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, l := range ss.links {
+		if l.superSeed.Load() {
+			l.send(frame(frHave, uvarint(i)))
+		}
+	}
+}
+
+func (l *swarmLink) send(f []byte) {
+	select {
+	case l.out <- f:
+	default:
+		l.cancel() // it cannot keep up with a few bytes of control: drop it
+	}
+}
+
+// swarmFetch fetches the pieces of root's DAG in want (the CIDs of its
+// leaf level that the store lacks) from neighbours that speak the
+// protocol, with a bitswap round whenever none arrives for the stall
+// timeout, until all are in. If another fetch of the same DAG holds the
+// swarm session, it returns want untouched for bitswap.
+func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error) ([]cid.Cid, error) {
+	s := n.swarm
+	pieces := content.UniqueCIDs(level)
+	missing := make(map[cid.Cid]bool, len(want))
+	for _, c := range want {
+		missing[c] = true
+	}
+	s.mu.Lock()
+	r := s.rel(root, true)
+	if r.pieces == nil || len(r.pieces) != len(pieces) {
+		s.learn(r, pieces, func(i int) bool { return !missing[pieces[i]] })
+	} else {
+		for i, c := range pieces { // the store is the truth: a repaired block is missing again
+			if missing[c] {
+				r.have.Clear(i)
+			} else {
+				r.have.Set(i)
+			}
+		}
+	}
+	if r.sess != nil {
+		s.mu.Unlock()
+		return want, nil // another fetch of the same DAG runs (a delta and its release): bitswap
+	}
+	sess := &swarmSession{svc: s, rel: r, ev: make(chan swarmEvent, 256), links: map[peer.ID]*swarmLink{}}
+	r.sess = sess
+	have := r.have.Clone()
+	waiting := r.servers()
+	s.mu.Unlock()
+	for _, sv := range waiting {
+		sv.greet()
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		s.mu.Lock()
+		r.sess = nil
+		s.mu.Unlock()
+	}()
+	sched := swarm.NewScheduler(len(pieces), have, swarm.DefaultConfig(), n.rngFork())
+	hello := append(uvarint(len(root.Bytes())), root.Bytes()...)
+	hello = append(hello, have.Bytes(len(pieces))...)
+	notify := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		select {
+		case sess.ev <- swarmEvent{kind: evPeer, p: c.RemotePeer()}:
+		default:
+		}
+	}}
+	n.host.Network().Notify(notify)
+	defer n.host.Network().StopNotify(notify)
+	var nextID int32
+	dial := func(p peer.ID) {
+		sess.mu.Lock()
+		if _, ok := sess.links[p]; ok || p == n.host.ID() {
+			sess.mu.Unlock()
+			return
+		}
+		lctx, lcancel := context.WithCancel(sctx)
+		l := &swarmLink{id: nextID, peer: p, out: make(chan []byte, 512), cancel: lcancel}
+		nextID++
+		sess.links[p] = l
+		sess.mu.Unlock()
+		go sess.run(lctx, l, hello, len(pieces))
+	}
+	for _, p := range n.host.Network().Peers() {
+		dial(p)
+	}
+	lastFresh, rounding := time.Now(), false
+	tick := time.NewTimer(n.stallTimeout / 8)
+	defer tick.Stop()
+	issue := func() {
+		now := time.Now()
+		for _, x := range sched.Expire(now) {
+			if l := sess.link(x.Peer); l != nil {
+				l.send(frame(frCancel, uvarint(x.Piece)))
+			}
+		}
+		for _, x := range sched.Next(now) {
+			if l := sess.link(x.Peer); l != nil {
+				l.send(frame(frRequest, uvarint(x.Piece)))
+			}
+		}
+		d := n.stallTimeout / 8
+		if at, ok := sched.NextEvent(now); ok {
+			d = min(d, max(at.Sub(now), time.Millisecond))
+		}
+		tick.Reset(d)
+	}
+	for !sched.Done() {
+		select {
+		case e := <-sess.ev:
+			switch e.kind {
+			case evPeer:
+				dial(e.p)
+				continue
+			case evGone:
+				sched.RemovePeer(e.link.id)
+				sess.mu.Lock()
+				if sess.links[e.link.peer] == e.link {
+					delete(sess.links, e.link.peer)
+				}
+				sess.mu.Unlock()
+			case frBitfield:
+				sched.SetHave(e.link.id, e.bf)
+			case frHave:
+				sched.Announce(e.link.id, e.piece)
+			case frDontHave:
+				sched.Refused(e.link.id, e.piece)
+			case frBusy:
+				sched.Busy(e.link.id, e.piece, time.Now())
+			case evRound:
+				rounding = false
+				for _, c := range e.cids {
+					i, ok := r.index[c]
+					if !ok {
+						continue
+					}
+					s.stored(r, i)
+					if fresh, _ := sched.Received(-1, i); fresh {
+						lastFresh = time.Now()
+						delete(missing, c)
+						size, _ := n.store.Blocks.GetSize(ctx, c)
+						if err := got(size); err != nil {
+							return nil, err
+						}
+					}
+				}
+			case evStored:
+				fresh, cancels := sched.Received(e.link.id, e.piece)
+				for _, x := range cancels {
+					if l := sess.link(x.Peer); l != nil {
+						l.send(frame(frCancel, uvarint(x.Piece)))
+					}
+				}
+				if fresh {
+					lastFresh = time.Now()
+					delete(missing, pieces[e.piece])
+					if err := got(e.size); err != nil {
+						return nil, err
+					}
+				}
+			}
+			issue()
+		case <-tick.C:
+			if time.Since(lastFresh) >= n.stallTimeout && !rounding {
+				// Stalled: no neighbour that speaks the protocol has
+				// what is missing, or its links are slow or broken.
+				// Links stay up (a slow block is still coming), peers
+				// without one are dialled again, and one bitswap round
+				// asks everyone, stock IPFS nodes included.
+				rounding, lastFresh = true, time.Now()
+				for _, p := range n.host.Network().Peers() {
+					dial(p)
+				}
+				var list []cid.Cid
+				for _, c := range want {
+					if missing[c] {
+						list = append(list, c)
+					}
+				}
+				go func() {
+					left, _ := n.getRound(sctx, list, func(int) error { return nil })
+					still := make(map[cid.Cid]bool, len(left))
+					for _, c := range left {
+						still[c] = true
+					}
+					var arrived []cid.Cid
+					for _, c := range list {
+						if !still[c] {
+							arrived = append(arrived, c)
+						}
+					}
+					select {
+					case sess.ev <- swarmEvent{kind: evRound, cids: arrived}:
+					case <-sctx.Done():
+					}
+				}()
+			}
+			issue()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, nil
+}
+
+func (ss *swarmSession) link(id int32) *swarmLink {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, l := range ss.links {
+		if l.id == id {
+			return l
+		}
+	}
+	return nil
+}
+
+// run opens the stream to l.peer, says HELLO, and turns what comes back
+// into events; a BLOCK is verified and stored here, before the event.
+func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k int) {
+	s := ss.svc
+	gone := func() {
+		select {
+		case ss.ev <- swarmEvent{link: l, kind: evGone}:
+		case <-ctx.Done():
+		}
+	}
+	st, err := s.n.host.NewStream(network.WithAllowLimitedConn(ctx, "swarm"), l.peer, swarmProto)
+	if err != nil {
+		gone()
+		return
+	}
+	l.st = st
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	if _, err := st.Write(frame(frHello, hello)); err != nil {
+		_ = st.Reset()
+		gone()
+		return
+	}
+	go func() {
+		for {
+			select {
+			case f := <-l.out:
+				if _, err := st.Write(f); err != nil {
+					_ = st.Reset()
+					return
+				}
+			case <-ctx.Done():
+				_ = st.Reset()
+				return
+			}
+		}
+	}()
+	defer gone()
+	br := bufio.NewReader(st)
+	emit := func(e swarmEvent) bool {
+		select {
+		case ss.ev <- e:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		typ, body, err := readFrame(br, swarmMaxFrame)
+		if err != nil {
+			_ = st.Reset()
+			return
+		}
+		switch typ {
+		case frBitfield:
+			if len(body) < 1 {
+				return
+			}
+			bf, err := swarm.ParseBitfield(body[1:], k)
+			if err != nil {
+				_ = st.Reset()
+				return
+			}
+			l.superSeed.Store(body[0]&bitfieldSuperSeed != 0)
+			if !emit(swarmEvent{link: l, kind: frBitfield, bf: bf}) {
+				return
+			}
+		case frHave, frDontHave, frBusy:
+			i, ok := piece(body)
+			if !ok || i >= k {
+				_ = st.Reset()
+				return
+			}
+			if !emit(swarmEvent{link: l, kind: typ, piece: i}) {
+				return
+			}
+		case frBlock:
+			i, w := binary.Uvarint(body)
+			if w <= 0 || i >= uint64(k) {
+				_ = st.Reset()
+				return
+			}
+			data := body[w:]
+			c := ss.rel.pieces[i]
+			s.mu.Lock()
+			dup := ss.rel.have.Has(int(i))
+			s.mu.Unlock()
+			if dup {
+				s.dup.Add(int64(len(data)))
+				if !emit(swarmEvent{link: l, kind: evStored, piece: int(i)}) {
+					return
+				}
+				continue
+			}
+			b, err := blocks.NewBlockWithCid(data, c)
+			if err == nil {
+				err = s.n.store.Blocks.Put(ctx, b)
+			}
+			if err != nil {
+				if errors.Is(err, content.ErrHashMismatch) {
+					s.rejected.Add(int64(len(data)))
+					// Over an authenticated connection a block that does
+					// not hash to the piece asked for is no accident: ban.
+					s.n.log.Warn("swarm: a peer sent a block that does not match its CID; banning it", "peer", l.peer, "cid", c)
+					s.n.unwanted(l.peer, s.n.strikes.Threshold())
+				} else if ctx.Err() == nil {
+					s.n.log.Warn("swarm: store block", "cid", c, "err", err)
+				}
+				_ = st.Reset()
+				return
+			}
+			if s.stored(ss.rel, int(i)) {
+				s.recv.Add(int64(len(data)))
+				_ = s.n.bs.NotifyNewBlocks(ctx, b) // bitswap peers waiting for it
+			} else {
+				s.dup.Add(int64(len(data)))
+			}
+			if !emit(swarmEvent{link: l, kind: evStored, piece: int(i), size: len(data)}) {
+				return
+			}
+		default:
+			_ = st.Reset()
+			return
+		}
+	}
+}
+
+// ---- frames ----
+
+func frame(typ byte, body []byte) []byte {
+	var hdr [binary.MaxVarintLen64 + 1]byte
+	w := binary.PutUvarint(hdr[:], uint64(len(body)+1))
+	hdr[w] = typ
+	return append(append(make([]byte, 0, w+1+len(body)), hdr[:w+1]...), body...)
+}
+
+func uvarint(i int) []byte { return binary.AppendUvarint(nil, uint64(i)) }
+
+func piece(body []byte) (int, bool) {
+	i, w := binary.Uvarint(body)
+	if w <= 0 || w != len(body) || i > 1<<30 {
+		return 0, false
+	}
+	return int(i), true
+}
+
+func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n == 0 || n > uint64(max) {
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes", errSwarmProtocol, n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, err
+	}
+	return buf[0], buf[1:], nil
+}

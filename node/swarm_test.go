@@ -1,0 +1,172 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/content/swarm"
+	"github.com/tocsin-iiot/tocsin/policy"
+)
+
+// TestSwarmLine: seed - d0 - d1 - d2 in a line, d1 set to transfer:
+// bitswap. The release's leaves reach d0 and d2 by the swarm protocol (d2
+// from d1, which fetched by bitswap but serves both), with no duplicate;
+// only the root block moves by bitswap to them.
+func TestSwarmLine(t *testing.T) {
+	f := newFleet(t, 2)
+	dir := t.TempDir()
+	cfg := f.deviceConfig(dir + "/d1")
+	cfg.Transfer = TransferBitswap
+	d1 := f.start(cfg)
+	devs := []*Node{f.devs[0], d1, f.devs[1]}
+	f.connect(f.seed.Host(), devs[0].Host())
+	f.connect(devs[0].Host(), devs[1].Host())
+	f.connect(devs[1].Host(), devs[2].Host())
+	waitMesh(t, devs[2])
+	data := randomBytes(t, 1<<20+4321)
+	rel, _, _ := f.publish(data, "2.0.0")
+	for _, d := range devs {
+		waitFor(t, "device installed", 60*time.Second, func() bool {
+			st := d.Status().Releases[rel.ID()]
+			return st != nil && st.Phase == policy.PhaseInstalled
+		})
+	}
+	size := int64(len(data))
+	for i, d := range []*Node{devs[0], devs[2]} {
+		sw, bs := d.SwarmStats(), d.BitswapStats()
+		t.Logf("device %d: swarm received %d dup %d; bitswap received %d", i, sw.Received, sw.Duplicate, bs.DataReceived)
+		if sw.Received != size || sw.Duplicate != 0 || sw.Rejected != 0 {
+			t.Errorf("device %d: swarm received %d bytes (%d duplicate, %d rejected), want the whole file %d once", i, sw.Received, sw.Duplicate, sw.Rejected, size)
+		}
+		if bs.DataReceived > 4096 {
+			t.Errorf("device %d: %d bytes came by bitswap; only the root block should", i, bs.DataReceived)
+		}
+	}
+	if sw := d1.SwarmStats(); sw.Received != 0 || sw.Sent < size {
+		t.Errorf("the bitswap-only device received %d by swarm and served %d, want 0 and the whole file", sw.Received, sw.Sent)
+	}
+	if sent := f.seed.SwarmStats().Sent; sent < size {
+		t.Errorf("seed sent %d bytes by swarm, want at least the file (%d)", sent, size)
+	}
+}
+
+// TestSwarmHostileBlocks: the only neighbour shows every piece and answers
+// each REQUEST with random bytes. The device stores none of them, bans the
+// peer at its first bad block, and installs from the seed once it meets it.
+func TestSwarmHostileBlocks(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	data := randomBytes(t, 512<<10)
+	atk := f.newHost()
+	atkStore, imp := memImport(t, data)
+	pieces, err := content.Pieces(context.Background(), atkStore, imp.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Honest bitswap (the root block), hostile swarm (the leaves).
+	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(atk), nil, atkStore)
+	defer bs.Close()
+	served := make(chan int, 64)
+	atk.SetStreamHandler(swarmProto, func(st network.Stream) {
+		defer st.Close()
+		br := bufio.NewReader(st)
+		if typ, _, err := readFrame(br, 1<<16); err != nil || typ != frHello {
+			return
+		}
+		all := swarm.NewBitfield(len(pieces))
+		for i := range pieces {
+			all.Set(i)
+		}
+		if _, err := st.Write(frame(frBitfield, append([]byte{0}, all.Bytes(len(pieces))...))); err != nil {
+			return
+		}
+		for {
+			typ, body, err := readFrame(br, 64)
+			if err != nil {
+				return
+			}
+			if typ != frRequest {
+				continue
+			}
+			i, _ := piece(body)
+			junk := make([]byte, 64<<10)
+			_, _ = rand.Read(junk)
+			if _, err := st.Write(frame(frBlock, append(uvarint(i), junk...))); err != nil {
+				return
+			}
+			served <- i
+		}
+	})
+	f.connect(atk, dev.Host())
+	rel := f.release(data, "2.0.0")
+	if rel.RootCID != imp.Root.String() {
+		t.Fatalf("test setup: attacker DAG %s differs from release %s", imp.Root, rel.RootCID)
+	}
+	for _, env := range [][]byte{f.signRelease(rel), f.advisory(rel, 1, f.clk.now())} {
+		if _, err := dev.Announce(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "attacker banned and disconnected", 20*time.Second, func() bool {
+		return dev.Status().Counters.PeersBanned > 0 && dev.Host().Network().Connectedness(atk.ID()) != network.Connected
+	})
+	if len(served) == 0 {
+		t.Fatal("the attacker was never asked for a piece: the test did not exercise bad blocks")
+	}
+	if rj := dev.SwarmStats().Rejected; rj == 0 {
+		t.Fatal("no block rejected")
+	}
+	f.connect(f.seed.Host(), dev.Host())
+	waitFor(t, "install", 60*time.Second, func() bool {
+		st := dev.Status().Releases[rel.ID()]
+		return st != nil && st.Phase == policy.PhaseInstalled
+	})
+	keys, err := dev.store.Blocks.AllKeysChan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys {
+		b, err := dev.store.Blocks.Get(context.Background(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := content.VerifyBlock(b); err != nil {
+			t.Fatalf("device stored a bad block: %v", err)
+		}
+	}
+	if c := dev.Status().Counters; c.PeersBanned != 1 {
+		t.Errorf("peers banned %d, want 1", c.PeersBanned)
+	}
+}
+
+// TestSwarmFrames: the frame reader refuses empty and oversized frames and
+// pieces with trailing bytes.
+func TestSwarmFrames(t *testing.T) {
+	f := frame(frHave, uvarint(300))
+	typ, body, err := readFrame(bufio.NewReader(bytes.NewReader(f)), 64)
+	if err != nil || typ != frHave {
+		t.Fatalf("round trip: %v %d", err, typ)
+	}
+	if i, ok := piece(body); !ok || i != 300 {
+		t.Fatalf("piece %d %v", i, ok)
+	}
+	if _, ok := piece(append(body, 0)); ok {
+		t.Fatal("trailing byte accepted")
+	}
+	big := frame(frBlock, make([]byte, 100))
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 64); err == nil {
+		t.Fatal("oversized frame accepted")
+	}
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader([]byte{0})), 64); err == nil {
+		t.Fatal("empty frame accepted")
+	}
+}
