@@ -63,8 +63,8 @@
 // requests per neighbour, four in all, BUSY backoff, endgame) and each seed
 // the node's Reveal; swarm.go's comment gives the frame timings. Uplinks
 // and downlinks are as below. Calibration: at 100 and 1,000 devices with
-// 64 KiB chunks the model's last device finished 20-30% before the stack
-// engine's (2.63 s against 3.1-3.4 s; 3.01 s against 4.28 s), so the swarm
+// 64 KiB chunks the model's last device finished 15-35% before the stack
+// engine's (2.60 s against 2.96-3.07 s; 2.88 s against 4.36 s), so the swarm
 // model is an optimistic bound until that gap is explained (flat-1000,
 // the calibration scenario, pins bitswap).
 //
