@@ -177,6 +177,12 @@ func (s *swarmSvc) known(ctx context.Context, r *swarmRel) bool {
 	if ok {
 		return true
 	}
+	// Only releases whose root the store holds: Pieces names a raw-leaf
+	// root without reading it, and a peer could otherwise make us keep a
+	// record for every CID it cares to name.
+	if held, _ := s.n.store.Blocks.Has(ctx, r.root); !held {
+		return false
+	}
 	pieces, err := content.Pieces(ctx, s.n.store.Blocks, r.root)
 	if err != nil {
 		return false
@@ -780,7 +786,9 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 			case evRound:
 				rounding = false
 				for _, c := range e.cids {
+					s.mu.Lock()
 					i, ok := r.index[c]
+					s.mu.Unlock()
 					if !ok {
 						continue
 					}

@@ -170,3 +170,45 @@ func TestSwarmFrames(t *testing.T) {
 		t.Fatal("empty frame accepted")
 	}
 }
+
+// TestSwarmUnknownRootsBounded: peers asking about releases the node does
+// not know get at most swarmMaxUnknown records between them; streams past
+// that are reset.
+func TestSwarmUnknownRootsBounded(t *testing.T) {
+	f := newFleet(t, 0)
+	var open []network.Stream
+	for h := 0; h < 6; h++ {
+		atk := f.newHost()
+		f.connect(atk, f.seed.Host())
+		for i := 0; i < swarmMaxStreams; i++ {
+			st, err := atk.NewStream(context.Background(), f.seed.ID(), swarmProto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, imp := memImport(t, randomBytes(t, 100))
+			root := imp.Root
+			hello := append(uvarint(len(root.Bytes())), root.Bytes()...)
+			if _, err := st.Write(frame(frHello, hello)); err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, st)
+		}
+	}
+	waitFor(t, "every HELLO handled", 10*time.Second, func() bool {
+		s := f.seed.swarm
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.rels) >= swarmMaxUnknown
+	})
+	time.Sleep(200 * time.Millisecond)
+	s := f.seed.swarm
+	s.mu.Lock()
+	n := len(s.rels)
+	s.mu.Unlock()
+	if n != swarmMaxUnknown {
+		t.Fatalf("%d release records for %d unknown roots, want the cap %d", n, len(open), swarmMaxUnknown)
+	}
+	for _, st := range open {
+		st.Reset()
+	}
+}
