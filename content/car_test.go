@@ -47,14 +47,21 @@ type bundleFixture struct {
 	st   BundleStats
 }
 
-func newBundleFixture(t testing.TB, data []byte, chunk int) *bundleFixture {
+// importMem imports data into a new in-memory blockstore.
+func importMem(t testing.TB, data []byte, chunk int) (blockstore.Blockstore, Imported) {
 	t.Helper()
-	ctx := context.Background()
 	bs := memBlockstore()
-	imp, err := Import(ctx, DAGService(bs), bytes.NewReader(data), chunk)
+	imp, err := Import(context.Background(), DAGService(bs), bytes.NewReader(data), chunk)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bs, imp
+}
+
+func newBundleFixture(t testing.TB, data []byte, chunk int) *bundleFixture {
+	t.Helper()
+	ctx := context.Background()
+	bs, imp := importMem(t, data, chunk)
 	var buf bytes.Buffer
 	st, err := WriteBundle(ctx, &buf, imp.Root, bs, testEnvelopes)
 	if err != nil {

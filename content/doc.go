@@ -4,6 +4,10 @@
 // What lives here:
 //   - dag.go: chunking a file into a UnixFS DAG (boxo's importer, CIDv1, raw
 //     leaves, configurable chunk size) and reassembling it with a SHA-256.
+//   - piecefile.go: writing a release's file while its leaves arrive, in
+//     any order, at the offsets the DAG's parent nodes give them, so a
+//     fetch needs no second pass over the store; Finish fills in leaves
+//     held from before and reads the file back for its SHA-256.
 //   - store.go: the on-disk badger store (go-ds-badger4) shared by blocks and
 //     node state, and a blockstore that re-hashes every block before it
 //     stores it, so bytes that do not match their CID are never kept.

@@ -109,6 +109,9 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	// is deleted and fetched again (resume after a crash, or a flipped
 	// bit), never assembled.
 	has := func(c cid.Cid) bool { return n.store.Blocks.Intact(ctx, c) }
+	var pf *pieceFile // the file, written as the leaves arrive
+	defer func() { pf.discard() }()
+	var parents []cid.Cid
 	level := []cid.Cid{root}
 	for len(level) > 0 {
 		fs.BlocksTotal += len(level)
@@ -133,7 +136,11 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 			return nil
 		}
 		if n.swarm != nil && n.cfg.Transfer != TransferBitswap && n.downLim == nil && len(want) > 0 && content.LeafLevel(level) {
-			err = n.getPieces(ctx, root, level, want, got)
+			var sink func(int, []byte)
+			if pf = n.openPieceFile(ctx, t, parents, level); pf != nil {
+				sink = pf.Put
+			}
+			err = n.getPieces(ctx, root, level, want, got, sink)
 		} else {
 			err = n.getBlocks(ctx, want, t.Chunk, got)
 		}
@@ -155,7 +162,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 			}
 			next = append(next, links...)
 		}
-		level = next
+		parents, level = level, next
 	}
 	if s, err := n.bs.Stat(); err == nil {
 		fs.DupBlocks, fs.DupBytes = s.DupBlksReceived-dup0, s.DupDataReceived-dupB0
@@ -163,7 +170,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	fs.DupBytes += uint64(n.SwarmStats().Duplicate - swarmDup0)
 	fs.BytesByPeer = n.bytesByPeer()
 	n.swarm.fetched(ctx, root)
-	file, err = n.assemble(ctx, t, root)
+	file, err = n.assemble(ctx, t, root, pf)
 	fs.DurationSeconds = time.Since(start).Seconds()
 	return fs, file, err
 }
@@ -172,12 +179,60 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 // from the neighbours that speak it, with bitswap rounds when that stalls
 // (swarmFetch); by bitswap alone if another fetch of the same DAG already
 // holds its swarm session.
-func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error) error {
-	missing, err := n.swarmFetch(ctx, root, level, want, got)
+func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(int, []byte)) error {
+	missing, err := n.swarmFetch(ctx, root, level, want, got, sink)
 	if err != nil || len(missing) == 0 {
 		return err
 	}
 	return n.getAll(ctx, missing, got)
+}
+
+// releaseDir is where t's file is assembled.
+func (n *Node) releaseDir(t target) string {
+	return filepath.Join(n.cfg.Resolve(n.cfg.DataDir), "releases", t.Dir)
+}
+
+// pieceFile is the temporary file a swarm fetch writes as pieces arrive
+// (content.PieceFile), and the piece list it is numbered by.
+type pieceFile struct {
+	*content.PieceFile
+	f      *os.File
+	pieces []cid.Cid
+}
+
+// openPieceFile starts the file for the leaf level of t's DAG, whose
+// level above is parents; nil (and assemble reads the DAG back instead)
+// if files are not kept or the layout is unusable.
+func (n *Node) openPieceFile(ctx context.Context, t target, parents, leaves []cid.Cid) *pieceFile {
+	if n.discardFiles {
+		return nil
+	}
+	dir := n.releaseDir(t)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil
+	}
+	f, err := os.CreateTemp(dir, ".partial-*")
+	if err != nil {
+		return nil
+	}
+	p, err := content.NewPieceFile(ctx, n.store.Blocks, f, parents, leaves, t.Size)
+	if err != nil {
+		n.log.Warn("fetch: cannot lay out the file from the DAG; it will be assembled after the fetch", "release", t.ID, "err", err)
+		f.Close()
+		os.Remove(f.Name())
+		return nil
+	}
+	return &pieceFile{PieceFile: p, f: f, pieces: content.UniqueCIDs(leaves)}
+}
+
+// discard removes the file if assemble did not take it.
+func (p *pieceFile) discard() {
+	if p == nil || p.f == nil {
+		return
+	}
+	p.f.Close()
+	os.Remove(p.f.Name())
+	p.f = nil
 }
 
 // diskMargin is room kept free beyond a release's own needs, for the block
@@ -370,7 +425,7 @@ func (n *Node) bytesByPeer() map[string]int64 {
 // assemble writes the release file from the local store into
 // <data>/releases/<id>/ and checks it against the manifest. Nothing
 // unverified ever has the final name.
-func (n *Node) assemble(ctx context.Context, t target, root cid.Cid) (string, error) {
+func (n *Node) assemble(ctx context.Context, t target, root cid.Cid, pf *pieceFile) (string, error) {
 	if n.discardFiles {
 		size, sum, err := content.Assemble(ctx, n.store.Blocks, root, io.Discard)
 		if err != nil {
@@ -381,17 +436,34 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid) (string, er
 		}
 		return "", nil
 	}
-	dir := filepath.Join(n.cfg.Resolve(n.cfg.DataDir), "releases", t.Dir)
+	dir := n.releaseDir(t)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create release dir: %w", err)
 	}
 	final := filepath.Join(dir, t.Name)
-	tmp, err := os.CreateTemp(dir, ".partial-*")
-	if err != nil {
-		return "", fmt.Errorf("create file: %w", err)
+	var tmp *os.File
+	var size int64
+	var sum string
+	var err error
+	if pf != nil {
+		// Written as the pieces arrived: fill in the rest, read it back.
+		tmp = pf.f
+		pf.f = nil
+		size, sum, err = pf.Finish(ctx, n.store.Blocks, pf.pieces)
+		if errors.Is(err, content.ErrLayout) {
+			n.log.Warn("assemble: the file written during the fetch is unusable; reading the DAG again", "release", t.ID, "err", err)
+			tmp.Close()
+			os.Remove(tmp.Name())
+			tmp = nil
+		}
+	}
+	if tmp == nil {
+		if tmp, err = os.CreateTemp(dir, ".partial-*"); err != nil {
+			return "", fmt.Errorf("create file: %w", err)
+		}
+		size, sum, err = content.Assemble(ctx, n.store.Blocks, root, tmp)
 	}
 	defer os.Remove(tmp.Name())
-	size, sum, err := content.Assemble(ctx, n.store.Blocks, root, tmp)
 	if err != nil {
 		tmp.Close()
 		return "", err
@@ -404,7 +476,7 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid) (string, er
 		return "", fmt.Errorf("close file: %w", err)
 	}
 	if size != t.Size || sum != t.SHA256 {
-		return "", fmt.Errorf("%w: %s: got %d bytes sha256 %s, want %d bytes sha256 %s", ErrMismatch, t.ID, size, sum[:16], t.Size, t.SHA256[:16])
+		return "", fmt.Errorf("%w: %s: got %d bytes sha256 %s, want %d bytes sha256 %s", ErrMismatch, t.ID, size, sum[:min(16, len(sum))], t.Size, t.SHA256[:16])
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("move verified file: %w", err)

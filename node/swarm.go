@@ -592,7 +592,7 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 			return false
 		}
 	}
-	_, err = sv.st.Write(frame(frBlock, append(uvarint(i), b.RawData()...)))
+	_, err = sv.writeBlock(i, b.RawData())
 	<-s.upload
 	if err != nil {
 		sv.close()
@@ -610,6 +610,20 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 	return true
 }
 
+// writeBlock sends a BLOCK frame: its header, then the block's bytes as
+// they are (no copy of a block-sized frame).
+func (sv *swarmServe) writeBlock(i int, data []byte) (int, error) {
+	hdr := binary.AppendUvarint(nil, uint64(len(data)+1+uvarintLen(i)))
+	hdr = append(hdr, frBlock)
+	hdr = binary.AppendUvarint(hdr, uint64(i))
+	if _, err := sv.st.Write(hdr); err != nil {
+		return 0, err
+	}
+	return sv.st.Write(data)
+}
+
+func uvarintLen(i int) int { return len(binary.AppendUvarint(nil, uint64(i))) }
+
 // ---- fetching side ----
 
 // swarmSession is one download of one release's pieces.
@@ -617,6 +631,8 @@ type swarmSession struct {
 	svc   *swarmSvc
 	rel   *swarmRel
 	ev    chan swarmEvent
+	work  chan swarmBlock
+	sink  func(piece int, data []byte) // if set, told of every verified, stored piece
 	mu    sync.Mutex
 	links map[peer.ID]*swarmLink
 }
@@ -673,7 +689,7 @@ func (l *swarmLink) send(f []byte) {
 // protocol, with a bitswap round whenever none arrives for the stall
 // timeout, until all are in. If another fetch of the same DAG holds the
 // swarm session, it returns want untouched for bitswap.
-func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error) ([]cid.Cid, error) {
+func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(piece int, data []byte)) ([]cid.Cid, error) {
 	s := n.swarm
 	pieces := content.UniqueCIDs(level)
 	missing := make(map[cid.Cid]bool, len(want))
@@ -697,7 +713,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		s.mu.Unlock()
 		return want, nil // another fetch of the same DAG runs (a delta and its release): bitswap
 	}
-	sess := &swarmSession{svc: s, rel: r, ev: make(chan swarmEvent, 256), links: map[peer.ID]*swarmLink{}}
+	sess := &swarmSession{svc: s, rel: r, ev: make(chan swarmEvent, 256), work: make(chan swarmBlock, swarmWorkers), sink: sink, links: map[peer.ID]*swarmLink{}}
 	r.sess = sess
 	have := r.have.Clone()
 	waiting := r.servers()
@@ -706,8 +722,13 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		sv.greet()
 	}
 	sctx, cancel := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	for range swarmWorkers {
+		workers.Go(func() { sess.worker(sctx) })
+	}
 	defer func() {
 		cancel()
+		workers.Wait() // no sink call after we return
 		s.mu.Lock()
 		r.sess = nil
 		s.mu.Unlock()
@@ -955,7 +976,6 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 				return
 			}
 			data := body[w:]
-			c := ss.rel.pieces[i]
 			s.mu.Lock()
 			dup := ss.rel.have.Has(int(i))
 			s.mu.Unlock()
@@ -966,34 +986,74 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 				}
 				continue
 			}
-			b, err := blocks.NewBlockWithCid(data, c)
-			if err == nil {
-				err = s.n.store.Blocks.Put(ctx, b)
-			}
-			if err != nil {
-				if errors.Is(err, content.ErrHashMismatch) {
-					s.rejected.Add(int64(len(data)))
-					// Over an authenticated connection a block that does
-					// not hash to the piece asked for is no accident: ban.
-					s.n.log.Warn("swarm: a peer sent a block that does not match its CID; banning it", "peer", l.peer, "cid", c)
-					s.n.unwanted(l.peer, s.n.strikes.Threshold())
-				} else if ctx.Err() == nil {
-					s.n.log.Warn("swarm: store block", "cid", c, "err", err)
-				}
-				_ = st.Reset()
-				return
-			}
-			if s.stored(ss.rel, int(i)) {
-				s.recv.Add(int64(len(data)))
-				_ = s.n.bs.NotifyNewBlocks(ctx, b) // bitswap peers waiting for it
-			} else {
-				s.dup.Add(int64(len(data)))
-			}
-			if !emit(swarmEvent{link: l, kind: evStored, piece: int(i), size: len(data)}) {
+			// Verifying and storing go to the session's workers, so the
+			// next block is read off the wire meanwhile.
+			select {
+			case ss.work <- swarmBlock{link: l, piece: int(i), data: data}:
+			case <-ctx.Done():
 				return
 			}
 		default:
 			_ = st.Reset()
+			return
+		}
+	}
+}
+
+// swarmBlock is a block read off a link, not yet verified.
+type swarmBlock struct {
+	link  *swarmLink
+	piece int
+	data  []byte
+}
+
+// swarmWorkers: blocks verified, stored and written to the file at once
+// per session, while the links' read loops take the next blocks off the
+// wire. Two let one block hash while another waits on the store.
+const swarmWorkers = 2
+
+// worker verifies each block against its piece's CID, stores it, hands it
+// to the session's sink (the file being written) and reports it stored.
+// A block that does not hash to its CID bans its sender.
+func (ss *swarmSession) worker(ctx context.Context) {
+	s := ss.svc
+	for {
+		var w swarmBlock
+		select {
+		case w = <-ss.work:
+		case <-ctx.Done():
+			return
+		}
+		c := ss.rel.pieces[w.piece]
+		b, err := blocks.NewBlockWithCid(w.data, c)
+		if err == nil {
+			err = s.n.store.Blocks.Put(ctx, b)
+		}
+		if err != nil {
+			if errors.Is(err, content.ErrHashMismatch) {
+				s.rejected.Add(int64(len(w.data)))
+				// Over an authenticated connection a block that does not
+				// hash to the piece asked for is no accident: ban.
+				s.n.log.Warn("swarm: a peer sent a block that does not match its CID; banning it", "peer", w.link.peer, "cid", c)
+				s.n.unwanted(w.link.peer, s.n.strikes.Threshold())
+			} else if ctx.Err() == nil {
+				s.n.log.Warn("swarm: store block", "cid", c, "err", err)
+			}
+			w.link.cancel()
+			continue
+		}
+		if ss.sink != nil {
+			ss.sink(w.piece, w.data)
+		}
+		if s.stored(ss.rel, w.piece) {
+			s.recv.Add(int64(len(w.data)))
+			_ = s.n.bs.NotifyNewBlocks(ctx, b) // bitswap peers waiting for it
+		} else {
+			s.dup.Add(int64(len(w.data)))
+		}
+		select {
+		case ss.ev <- swarmEvent{link: w.link, kind: evStored, piece: w.piece, size: len(w.data)}:
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -1026,9 +1086,13 @@ func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
 	if n == 0 || n > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: frame of %d bytes", errSwarmProtocol, n)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	typ, err := r.ReadByte()
+	if err != nil {
 		return 0, nil, err
 	}
-	return buf[0], buf[1:], nil
+	body := make([]byte, n-1)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, err
+	}
+	return typ, body, nil
 }

@@ -1,0 +1,177 @@
+package content
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/go-cid"
+)
+
+// ErrLayout: a DAG's leaf sizes do not add up to a file layout (parents'
+// block sizes disagree with their links, with the leaves, or with the
+// release's size). Callers fall back to Assemble, which reads the DAG in
+// order and whose SHA-256 check has the last word.
+var ErrLayout = errors.New("DAG layout does not match its leaves")
+
+// PieceFile writes the file a DAG encodes while its leaves arrive, in any
+// order, at the offsets the DAG gives them — so a fetch needs no second
+// pass that reads every block back out of the store. Leaves that did not
+// arrive through Put (held from before a restart, or fetched another way)
+// are read from the store by Finish. It trusts the bytes it is given: give
+// it only blocks already verified against their CID. Safe for concurrent
+// use.
+type PieceFile struct {
+	f    *os.File
+	size int64
+	offs [][]int64 // per piece (UniqueCIDs order): where its bytes go
+	lens []int64   // per piece: its length in the layout
+
+	mu   sync.Mutex
+	done []bool
+	err  error
+}
+
+// NewPieceFile lays out the leaves of a DAG whose leaf level is leaves (in
+// DAG order, repeats included) and whose level above is parents (nil when
+// the root is itself the only leaf); every parent block must be in bs. The
+// pieces Put numbers are UniqueCIDs(leaves), as Pieces numbers them. size
+// is the file size the release declares.
+func NewPieceFile(ctx context.Context, bs blockstore.Blockstore, f *os.File, parents, leaves []cid.Cid, size int64) (*PieceFile, error) {
+	pieces := UniqueCIDs(leaves)
+	index := make(map[cid.Cid]int, len(pieces))
+	for i, c := range pieces {
+		index[c] = i
+	}
+	pf := &PieceFile{f: f, size: size, offs: make([][]int64, len(pieces)), lens: make([]int64, len(pieces)), done: make([]bool, len(pieces))}
+	for i := range pf.lens {
+		pf.lens[i] = -1
+	}
+	place := func(c cid.Cid, off, n int64) error {
+		i := index[c]
+		if pf.lens[i] >= 0 && pf.lens[i] != n {
+			return fmt.Errorf("%w: %s has two sizes", ErrLayout, c)
+		}
+		pf.lens[i] = n
+		pf.offs[i] = append(pf.offs[i], off)
+		return nil
+	}
+	if parents == nil {
+		if len(leaves) != 1 {
+			return nil, fmt.Errorf("%w: %d leaves and no parent", ErrLayout, len(leaves))
+		}
+		return pf, place(leaves[0], 0, size)
+	}
+	var off int64
+	j := 0
+	for _, p := range parents {
+		b, err := bs.Get(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		nd, err := merkledag.DecodeProtobufBlock(b)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", p, err)
+		}
+		pb, ok := nd.(*merkledag.ProtoNode)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is not dag-pb", ErrLayout, p)
+		}
+		fsn, err := unixfs.FSNodeFromBytes(pb.Data())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrLayout, p, err)
+		}
+		links := pb.Links()
+		if fsn.NumChildren() != len(links) {
+			return nil, fmt.Errorf("%w: %s has %d links and %d sizes", ErrLayout, p, len(links), fsn.NumChildren())
+		}
+		for x, l := range links {
+			if j >= len(leaves) || !leaves[j].Equals(l.Cid) {
+				return nil, fmt.Errorf("%w: %s's links are not the leaf level", ErrLayout, p)
+			}
+			n := int64(fsn.BlockSize(x))
+			if err := place(l.Cid, off, n); err != nil {
+				return nil, err
+			}
+			off += n
+			j++
+		}
+	}
+	if j != len(leaves) || off != size {
+		return nil, fmt.Errorf("%w: leaves make %d bytes, the release %d", ErrLayout, off, size)
+	}
+	return pf, nil
+}
+
+// Put writes piece i's bytes wherever the layout has them. A failure (a
+// full disk, a length the layout does not expect) is kept for Finish.
+func (pf *PieceFile) Put(i int, data []byte) {
+	if i < 0 || i >= len(pf.offs) {
+		return
+	}
+	err := pf.write(i, data)
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	if err != nil && pf.err == nil {
+		pf.err = err
+	}
+	if err == nil {
+		pf.done[i] = true
+	}
+}
+
+func (pf *PieceFile) write(i int, data []byte) error {
+	if int64(len(data)) != pf.lens[i] {
+		return fmt.Errorf("%w: piece %d is %d bytes, the layout says %d", ErrLayout, i, len(data), pf.lens[i])
+	}
+	for _, off := range pf.offs[i] {
+		if _, err := pf.f.WriteAt(data, off); err != nil {
+			return fmt.Errorf("write file: %w", err)
+		}
+	}
+	return nil
+}
+
+// Finish writes the pieces Put did not, reading them from bs (which should
+// verify what it reads), sets the file's length, and returns its size and
+// SHA-256, read back from the file itself. pieces is UniqueCIDs(leaves).
+func (pf *PieceFile) Finish(ctx context.Context, bs blockstore.Blockstore, pieces []cid.Cid) (int64, string, error) {
+	pf.mu.Lock()
+	err := pf.err
+	done := append([]bool(nil), pf.done...)
+	pf.mu.Unlock()
+	if err != nil {
+		return 0, "", err
+	}
+	if len(pieces) != len(done) {
+		return 0, "", fmt.Errorf("%w: %d pieces, layout has %d", ErrLayout, len(pieces), len(done))
+	}
+	for i, ok := range done {
+		if ok {
+			continue
+		}
+		b, err := bs.Get(ctx, pieces[i])
+		if err != nil {
+			return 0, "", fmt.Errorf("read %s: %w", pieces[i], err)
+		}
+		if err := pf.write(i, b.RawData()); err != nil {
+			return 0, "", err
+		}
+	}
+	if err := pf.f.Truncate(pf.size); err != nil {
+		return 0, "", fmt.Errorf("size file: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.NewSectionReader(pf.f, 0, pf.size))
+	if err != nil {
+		return n, "", fmt.Errorf("read back file: %w", err)
+	}
+	return n, hexSum(h), nil
+}

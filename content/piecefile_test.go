@@ -1,0 +1,144 @@
+package content
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
+)
+
+// dagLevels returns the levels of the DAG under root, top first.
+func dagLevels(t *testing.T, bs blockstore.Blockstore, root cid.Cid) [][]cid.Cid {
+	t.Helper()
+	ctx := context.Background()
+	levels := [][]cid.Cid{{root}}
+	for {
+		var next []cid.Cid
+		for _, c := range levels[len(levels)-1] {
+			b, err := bs.Get(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls, err := Links(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next = append(next, ls...)
+		}
+		if len(next) == 0 {
+			return levels
+		}
+		levels = append(levels, next)
+	}
+}
+
+// pieceFileFixture imports data and lays out its leaf level in a new file;
+// it returns the DAG's levels, top first.
+func pieceFileFixture(t *testing.T, data []byte, chunk int) (blockstore.Blockstore, *PieceFile, *os.File, [][]cid.Cid) {
+	t.Helper()
+	ctx := context.Background()
+	bs, imp := importMem(t, data, chunk)
+	lv := dagLevels(t, bs, imp.Root)
+	leaves := lv[len(lv)-1]
+	var parents []cid.Cid
+	if len(lv) > 1 {
+		parents = lv[len(lv)-2]
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	pf, err := NewPieceFile(ctx, bs, f, parents, leaves, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bs, pf, f, lv
+}
+
+// TestPieceFileAnyOrder: pieces written in random order, some not at all
+// (read from the store by Finish), rebuild the file byte for byte — across
+// several parent nodes, with leaves that repeat (zero chunks) and a short
+// last leaf.
+func TestPieceFileAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const chunk = 4 << 10
+	data := make([]byte, 400*chunk+1234)
+	for i := range data {
+		if (i/chunk)%7 != 3 { // every 7th chunk stays zero: repeated leaves
+			data[i] = byte(rng.IntN(256))
+		}
+	}
+	bs, pf, f, lv := pieceFileFixture(t, data, chunk)
+	pieces := UniqueCIDs(lv[len(lv)-1])
+	if len(pieces) >= 401 {
+		t.Fatalf("%d pieces: the zero chunks should repeat one leaf", len(pieces))
+	}
+	for _, i := range rng.Perm(len(pieces)) {
+		if i%5 == 0 {
+			continue // left for Finish
+		}
+		b, err := bs.Get(ctx, pieces[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf.Put(i, b.RawData())
+	}
+	n, sum, err := pf.Finish(ctx, bs, pieces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	if n != int64(len(data)) || sum != hex.EncodeToString(want[:]) {
+		t.Fatalf("got %d bytes sha256 %s, want %d", n, sum, len(data))
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file differs from the original (%v)", err)
+	}
+}
+
+// TestPieceFileSingleLeaf: a file of one chunk is a DAG of one raw block.
+func TestPieceFileSingleLeaf(t *testing.T) {
+	data := []byte("one small firmware file")
+	bs, pf, _, lv := pieceFileFixture(t, data, 4<<10)
+	pieces := UniqueCIDs(lv[len(lv)-1])
+	pf.Put(0, data)
+	n, sum, err := pf.Finish(context.Background(), bs, pieces)
+	want := sha256.Sum256(data)
+	if err != nil || n != int64(len(data)) || sum != hex.EncodeToString(want[:]) {
+		t.Fatalf("got %d, %s, %v", n, sum, err)
+	}
+}
+
+// TestPieceFileRefusesBadLayouts: bytes of the wrong length for a piece,
+// or a release size the leaves do not add up to, are ErrLayout — the
+// caller then reassembles from the store.
+func TestPieceFileRefusesBadLayouts(t *testing.T) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48,000 bytes
+	bs, pf, f, lv := pieceFileFixture(t, data, 4<<10)
+	pieces := UniqueCIDs(lv[1])
+	pf.Put(1, []byte("short"))
+	if _, _, err := pf.Finish(ctx, bs, pieces); !errors.Is(err, ErrLayout) {
+		t.Fatalf("a short piece: got %v, want ErrLayout", err)
+	}
+	if _, err := NewPieceFile(ctx, bs, f, lv[0], lv[1], int64(len(data))+1); !errors.Is(err, ErrLayout) {
+		t.Fatalf("a wrong size: got %v, want ErrLayout", err)
+	}
+	if _, err := NewPieceFile(ctx, bs, f, nil, lv[1], int64(len(data))); !errors.Is(err, ErrLayout) {
+		t.Fatalf("many leaves and no parent: got %v, want ErrLayout", err)
+	}
+	if _, err := NewPieceFile(ctx, bs, f, lv[0], lv[1][1:], int64(len(data))); !errors.Is(err, ErrLayout) {
+		t.Fatalf("leaves that are not the parent's links: got %v, want ErrLayout", err)
+	}
+}
