@@ -662,7 +662,8 @@ const (
 	evGone = 100 + iota
 	evPeer
 	evStored
-	evRound // a bitswap round ended; cids arrived by it
+	evRound   // a bitswap round ended; cids arrived by it
+	evArrived // a block is off the wire, being verified
 )
 
 // announce tells super-seeding neighbours we got piece i.
@@ -804,6 +805,8 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 				sched.Refused(e.link.id, e.piece)
 			case frBusy:
 				sched.Busy(e.link.id, e.piece, time.Now())
+			case evArrived:
+				sched.Arrived(e.link.id, e.piece)
 			case evRound:
 				rounding = false
 				for _, c := range e.cids {
@@ -987,7 +990,12 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 				continue
 			}
 			// Verifying and storing go to the session's workers, so the
-			// next block is read off the wire meanwhile.
+			// next block is read off the wire meanwhile, and the link may
+			// be asked for the next piece (evArrived, sent first so it is
+			// handled before the block's evStored).
+			if !emit(swarmEvent{link: l, kind: evArrived, piece: int(i)}) {
+				return
+			}
 			select {
 			case ss.work <- swarmBlock{link: l, piece: int(i), data: data}:
 			case <-ctx.Done():

@@ -89,6 +89,8 @@ type Scheduler struct {
 	avail     []int32  // neighbours known to hold each piece
 	requested Bitfield // pieces with a request outstanding
 	doubled   Bitfield // pieces asked of a second neighbour (endgame)
+	landed    Bitfield // pieces whose owner's copy arrived and awaits verification
+	landed2   Bitfield // the same for the second neighbour's copy
 	owner     []int32  // neighbour asked first, -1 none
 	second    []int32  // neighbour asked in the endgame, -1 none
 	askedAt   []int64  // when owner was asked, unix nanoseconds
@@ -103,7 +105,7 @@ type Scheduler struct {
 // have (nil: none).
 func NewScheduler(k int, have Bitfield, cfg Config, rng *rand.Rand) *Scheduler {
 	s := &Scheduler{cfg: cfg.withDefaults(), k: k, have: NewBitfield(k), avail: make([]int32, k),
-		requested: NewBitfield(k), doubled: NewBitfield(k), owner: make([]int32, k), second: make([]int32, k),
+		requested: NewBitfield(k), doubled: NewBitfield(k), landed: NewBitfield(k), landed2: NewBitfield(k), owner: make([]int32, k), second: make([]int32, k),
 		askedAt: make([]int64, k), secondAt: make([]int64, k), peers: map[int32]*peerState{}, rng: rng}
 	for i := range s.owner {
 		s.owner[i], s.second[i] = -1, -1
@@ -257,23 +259,63 @@ func (s *Scheduler) Received(p int32, i int) (fresh bool, cancel []Request) {
 	return true, cancel
 }
 
+// Arrived records that p's copy of piece i is off the wire and being
+// verified: p's slot (and the window's) is free for the next request at
+// once, so a fast link does not idle while a block is hashed and stored,
+// but the piece is asked of no one else. Received or, if the copy was bad,
+// RemovePeer settles it.
+func (s *Scheduler) Arrived(p int32, i int) {
+	if p < 0 || i < 0 || i >= s.k {
+		return
+	}
+	var l Bitfield
+	switch p {
+	case s.owner[i]:
+		l = s.landed
+	case s.second[i]:
+		l = s.landed2
+	default:
+		return
+	}
+	if l.Has(i) {
+		return
+	}
+	l.Set(i)
+	s.out--
+	if ps := s.peers[p]; ps != nil {
+		ps.out--
+	}
+}
+
 // drop removes p's outstanding request for piece i, if any.
 func (s *Scheduler) drop(p int32, i int) {
 	if p < 0 {
 		return
 	}
 	ps := s.peers[p]
+	var landed bool
 	if s.owner[i] == p {
+		landed = s.landed.Has(i)
 		s.owner[i], s.askedAt[i] = s.second[i], s.secondAt[i]
 		s.second[i] = -1
 		s.doubled.Clear(i)
+		s.landed.Clear(i)
+		if s.landed2.Has(i) {
+			s.landed2.Clear(i)
+			s.landed.Set(i)
+		}
 		if s.owner[i] < 0 {
 			s.requested.Clear(i)
 		}
 	} else if s.second[i] == p {
+		landed = s.landed2.Has(i)
 		s.second[i] = -1
 		s.doubled.Clear(i)
+		s.landed2.Clear(i)
 	} else {
+		return
+	}
+	if landed { // its slot was freed when it arrived
 		return
 	}
 	s.out--
@@ -295,10 +337,10 @@ func (s *Scheduler) Expire(now time.Time) []Request {
 		if !s.requested.Has(i) {
 			continue
 		}
-		if q := s.second[i]; q >= 0 && s.secondAt[i] <= limit {
+		if q := s.second[i]; q >= 0 && s.secondAt[i] <= limit && !s.landed2.Has(i) {
 			gone = append(gone, Request{q, i})
 		}
-		if q := s.owner[i]; q >= 0 && s.askedAt[i] <= limit {
+		if q := s.owner[i]; q >= 0 && s.askedAt[i] <= limit && !s.landed.Has(i) {
 			gone = append(gone, Request{q, i})
 		}
 	}
@@ -378,7 +420,7 @@ func (s *Scheduler) pick(p int32, ps *peerState, now int64) (int, bool) {
 	limit := now - int64(s.cfg.Endgame)
 	oldest := int64(math.MaxInt64)
 	for w := range s.have {
-		m := ps.have[w] &^ s.have[w] & s.requested[w] &^ s.doubled[w]
+		m := ps.have[w] &^ s.have[w] & s.requested[w] &^ s.doubled[w] &^ s.landed[w]
 		for m != 0 {
 			b := bits.TrailingZeros64(m)
 			m &= m - 1

@@ -287,3 +287,46 @@ func countAnd(a, b Bitfield) int {
 	}
 	return n
 }
+
+// TestArrivedFreesTheSlotNotThePiece: a copy off the wire frees its
+// neighbour's slot for the next request while it is verified, but its
+// piece is asked of nobody else; a bad copy (the neighbour removed) puts
+// the piece back, and the counts never go below zero.
+func TestArrivedFreesTheSlotNotThePiece(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := NewScheduler(4, nil, Config{PerPeer: 1, Window: 1, Endgame: -1}, rng(1))
+	s.SetHave(1, full(4))
+	s.SetHave(2, full(4))
+	first := s.Next(now)
+	if len(first) != 1 || s.Next(now) != nil {
+		t.Fatalf("window 1: got %v then more", first)
+	}
+	p, i := first[0].Peer, first[0].Piece
+	s.Arrived(p, i)
+	s.Arrived(p, i) // twice is once
+	if s.Outstanding() != 0 {
+		t.Fatalf("outstanding %d after arrival, want 0", s.Outstanding())
+	}
+	second := s.Next(now)
+	if len(second) != 1 || second[0].Piece == i {
+		t.Fatalf("after arrival: got %v, want one request for another piece", second)
+	}
+	if gone := s.Expire(now.Add(time.Hour)); len(gone) != 1 || gone[0].Piece == i {
+		t.Fatalf("expire: got %v, want only the unarrived request", gone)
+	}
+	// The copy of i was bad: its sender is removed, i is asked again.
+	s.RemovePeer(p)
+	if s.Outstanding() != 0 || s.requested.Has(i) {
+		t.Fatalf("outstanding %d, piece %d still held by the removed sender: %v", s.Outstanding(), i, s.requested.Has(i))
+	}
+	again := s.Next(now.Add(2 * time.Hour)) // past the expired one's backoff
+	if len(again) != 1 || again[0].Peer == p {
+		t.Fatalf("after removing the sender: got %v", again)
+	}
+	// A good copy: Received settles it without a second decrement.
+	q, j := again[0].Peer, again[0].Piece
+	s.Arrived(q, j)
+	if fresh, cancel := s.Received(q, j); !fresh || len(cancel) != 0 || s.Outstanding() != 0 {
+		t.Fatalf("received: fresh %v cancel %v outstanding %d", fresh, cancel, s.Outstanding())
+	}
+}
