@@ -288,3 +288,81 @@ func UniqueCIDs(cs []cid.Cid) []cid.Cid {
 	}
 	return out
 }
+
+// maxInnerBlocks bounds the inner blocks walked: a balanced DAG of
+// 174-link nodes needs one per 174 leaves, so 16,384 cover 2.8 million
+// leaves (700 GiB in 256 KiB chunks), far past any release.
+const maxInnerBlocks = 1 << 14
+
+// InnerBlocks returns the DAG's inner (dag-pb) blocks under root, each
+// once, in breadth-first order — what a device needs before it can name
+// the leaves it lacks. All must be in bs. A raw root has none.
+func InnerBlocks(ctx context.Context, bs blockstore.Blockstore, root cid.Cid) ([]blocks.Block, error) {
+	var out []blocks.Block
+	err := walkInner(root, func(c cid.Cid) ([]cid.Cid, error) {
+		b, err := bs.Get(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+		return Links(b)
+	})
+	return out, err
+}
+
+// CheckInner verifies inner blocks received from a peer for root: they
+// must be exactly the DAG's inner blocks in InnerBlocks' order, each
+// hashing to the CID its parent (or the signed root) names. It returns
+// them as blocks, ready to store.
+func CheckInner(root cid.Cid, raw [][]byte) ([]blocks.Block, error) {
+	var out []blocks.Block
+	err := walkInner(root, func(c cid.Cid) ([]cid.Cid, error) {
+		if len(out) >= len(raw) {
+			return nil, fmt.Errorf("%w: inner block %s missing", ErrBadInner, c)
+		}
+		b, err := blocks.NewBlockWithCid(raw[len(out)], c)
+		if err != nil {
+			return nil, err
+		}
+		if err := VerifyBlock(b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+		return Links(b)
+	})
+	if err == nil && len(out) != len(raw) {
+		err = fmt.Errorf("%w: %d inner blocks sent, the DAG has %d", ErrBadInner, len(raw), len(out))
+	}
+	return out, err
+}
+
+// walkInner visits root's dag-pb blocks breadth first, each once; visit
+// returns a block's links.
+func walkInner(root cid.Cid, visit func(cid.Cid) ([]cid.Cid, error)) error {
+	seen := map[cid.Cid]bool{}
+	queue := []cid.Cid{root}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c.Type() != cid.DagProtobuf || seen[c] {
+			continue
+		}
+		if len(seen) >= maxInnerBlocks {
+			return fmt.Errorf("%w: more than %d inner blocks", ErrTooManyInner, maxInnerBlocks)
+		}
+		seen[c] = true
+		links, err := visit(c)
+		if err != nil {
+			return err
+		}
+		queue = append(queue, links...)
+	}
+	return nil
+}
+
+var (
+	// ErrTooManyInner: a DAG with more inner blocks than any release needs.
+	ErrTooManyInner = errors.New("DAG too large")
+	// ErrBadInner: inner blocks from a peer are not the DAG's.
+	ErrBadInner = errors.New("inner blocks do not match the DAG")
+)

@@ -3,7 +3,9 @@
 //
 // What lives here:
 //   - dag.go: chunking a file into a UnixFS DAG (boxo's importer, CIDv1, raw
-//     leaves, configurable chunk size) and reassembling it with a SHA-256.
+//     leaves, configurable chunk size) and reassembling it with a SHA-256;
+//     a DAG's inner blocks as one list a peer can send, and the check of
+//     such a list against the signed root.
 //   - piecefile.go: writing a release's file while its leaves arrive, in
 //     any order, at the offsets the DAG's parent nodes give them, so a
 //     fetch needs no second pass over the store; Finish fills in leaves

@@ -142,3 +142,50 @@ func TestPieceFileRefusesBadLayouts(t *testing.T) {
 		t.Fatalf("leaves that are not the parent's links: got %v, want ErrLayout", err)
 	}
 }
+
+// TestInnerBlocksCheck: the inner blocks of a DAG with several parents
+// round-trip through CheckInner; a flipped byte, a missing, an extra or a
+// reordered block is refused.
+func TestInnerBlocksCheck(t *testing.T) {
+	ctx := context.Background()
+	data := make([]byte, 400*(4<<10))
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.IntN(256))
+	}
+	bs, imp := importMem(t, data, 4<<10)
+	inner, err := InnerBlocks(ctx, bs, imp.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inner) != 4 || !inner[0].Cid().Equals(imp.Root) {
+		t.Fatalf("got %d inner blocks, want the root and its 3 parents, root first", len(inner))
+	}
+	raw := make([][]byte, len(inner))
+	for i, b := range inner {
+		raw[i] = b.RawData()
+	}
+	got, err := CheckInner(imp.Root, raw)
+	if err != nil || len(got) != len(inner) {
+		t.Fatalf("genuine blocks: %d, %v", len(got), err)
+	}
+	flipped := append([][]byte(nil), raw...)
+	flipped[2] = append([]byte(nil), raw[2]...)
+	flipped[2][10] ^= 1
+	for name, bad := range map[string][][]byte{
+		"flipped byte": flipped,
+		"missing":      raw[:3],
+		"extra":        append(append([][]byte(nil), raw...), raw[1]),
+		"reordered":    {raw[0], raw[2], raw[1], raw[3]},
+		"none":         nil,
+	} {
+		if _, err := CheckInner(imp.Root, bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !errors.Is(err, ErrHashMismatch) && !errors.Is(err, ErrBadInner) {
+			t.Errorf("%s: %v, want ErrHashMismatch or ErrBadInner", name, err)
+		}
+	}
+	if leaf, err := InnerBlocks(ctx, bs, inner[1].Cid()); err != nil || len(leaf) != 1 {
+		t.Fatalf("a parent alone: %d, %v", len(leaf), err)
+	}
+}

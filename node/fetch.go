@@ -111,6 +111,16 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	has := func(c cid.Cid) bool { return n.store.Blocks.Intact(ctx, c) }
 	var pf *pieceFile // the file, written as the leaves arrive
 	defer func() { pf.discard() }()
+	viaInner := map[cid.Cid]bool{}
+	if n.swarming() && root.Type() == cid.DagProtobuf && !has(root) {
+		// The inner blocks by the swarm protocol, from whichever
+		// neighbour knows them first; bitswap gets what is still missing.
+		for _, b := range n.swarmInner(ctx, root, n.stallTimeout) {
+			viaInner[b.Cid()] = true
+			fs.BlocksFetched++
+			fs.BytesFetched += int64(len(b.RawData()))
+		}
+	}
 	var parents []cid.Cid
 	level := []cid.Cid{root}
 	for len(level) > 0 {
@@ -124,6 +134,11 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 		n.mu.Unlock()
 		track.hold(level, want)
 		fs.BlocksPresent += len(level) - len(want)
+		for _, c := range content.UniqueCIDs(level) {
+			if viaInner[c] {
+				fs.BlocksPresent-- // fetched just now, counted above
+			}
+		}
 		got := func(size int) error {
 			fs.BlocksFetched++
 			fs.BytesFetched += int64(size)
@@ -135,7 +150,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 			}
 			return nil
 		}
-		if n.swarm != nil && n.cfg.Transfer != TransferBitswap && n.downLim == nil && len(want) > 0 && content.LeafLevel(level) {
+		if n.swarming() && len(want) > 0 && content.LeafLevel(level) {
 			var sink func(int, []byte)
 			if pf = n.openPieceFile(ctx, t, parents, level); pf != nil {
 				sink = pf.Put
@@ -185,6 +200,12 @@ func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Ci
 		return err
 	}
 	return n.getAll(ctx, missing, got)
+}
+
+// swarming reports whether fetches use the swarm protocol: on unless the
+// config says bitswap, or a download cap is set (bitswap's batches pace it).
+func (n *Node) swarming() bool {
+	return n.swarm != nil && n.cfg.Transfer != TransferBitswap && n.downLim == nil
 }
 
 // releaseDir is where t's file is assembled.
@@ -418,6 +439,13 @@ func (n *Node) bytesByPeer() map[string]int64 {
 		if r := n.bs.LedgerForPeer(p); r != nil && r.Recv > 0 {
 			out[p.String()] = int64(r.Recv)
 		}
+	}
+	if n.swarm != nil {
+		n.swarm.mu.Lock()
+		for p, b := range n.swarm.recvBy {
+			out[p.String()] += b
+		}
+		n.swarm.mu.Unlock()
 	}
 	return out
 }

@@ -31,7 +31,7 @@ func TestMetrics(t *testing.T) {
 	if v := value(`tocsin_documents_total\{outcome="accepted"\}`); v < 2 {
 		t.Fatalf("accepted documents %v", v)
 	}
-	if v := value(`tocsin_bitswap_bytes_total\{direction="sent"\}`); v == 0 {
+	if v := value(`tocsin_bitswap_bytes_total\{direction="sent"\}`) + value(`tocsin_swarm_bytes_total\{direction="sent"\}`); v == 0 {
 		t.Fatal("no bytes served to peers")
 	}
 	if v := value(`tocsin_lifecycle_releases\{state="installed"\}`); v != 1 {

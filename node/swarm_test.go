@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"testing"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/tocsin-iiot/tocsin/content"
@@ -18,9 +20,10 @@ import (
 )
 
 // TestSwarmLine: seed - d0 - d1 - d2 in a line, d1 set to transfer:
-// bitswap. The release's leaves reach d0 and d2 by the swarm protocol (d2
-// from d1, which fetched by bitswap but serves both), with no duplicate;
-// only the root block moves by bitswap to them.
+// bitswap. The whole release reaches d0 and d2 by the swarm protocol —
+// the root block in an INNER frame, the leaves piece by piece (d2 from
+// d1, which fetched by bitswap but serves both) — with no duplicate and
+// nothing by bitswap.
 func TestSwarmLine(t *testing.T) {
 	f := newFleet(t, 2)
 	dir := t.TempDir()
@@ -47,8 +50,8 @@ func TestSwarmLine(t *testing.T) {
 		if sw.Received != size || sw.Duplicate != 0 || sw.Rejected != 0 {
 			t.Errorf("device %d: swarm received %d bytes (%d duplicate, %d rejected), want the whole file %d once", i, sw.Received, sw.Duplicate, sw.Rejected, size)
 		}
-		if bs.DataReceived > 4096 {
-			t.Errorf("device %d: %d bytes came by bitswap; only the root block should", i, bs.DataReceived)
+		if bs.DataReceived != 0 {
+			t.Errorf("device %d: %d bytes came by bitswap, want none (the root block by INNER)", i, bs.DataReceived)
 		}
 	}
 	if sw := d1.SwarmStats(); sw.Received != 0 || sw.Sent < size {
@@ -146,6 +149,49 @@ func TestSwarmHostileBlocks(t *testing.T) {
 	if c := dev.Status().Counters; c.PeersBanned != 1 {
 		t.Errorf("peers banned %d, want 1", c.PeersBanned)
 	}
+}
+
+// TestSwarmHostileInner: the only neighbour answers the request for the
+// release's inner blocks with a forged root block. The device stores
+// nothing of it, bans the peer, and installs once it meets the seed.
+func TestSwarmHostileInner(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	data := randomBytes(t, 512<<10)
+	atk := f.newHost()
+	asked := make(chan struct{}, 8)
+	atk.SetStreamHandler(swarmProto, func(st network.Stream) {
+		defer st.Close()
+		if typ, _, err := readFrame(bufio.NewReader(st), 1<<16); err != nil || typ != frHello {
+			return
+		}
+		forged := randomBytes(t, 3000)
+		body := append(binary.AppendUvarint(nil, uint64(len(forged))), forged...)
+		_, _ = st.Write(frame(frInner, body))
+		asked <- struct{}{}
+	})
+	f.connect(atk, dev.Host())
+	rel := f.release(data, "2.0.0")
+	for _, env := range [][]byte{f.signRelease(rel), f.advisory(rel, 1, f.clk.now())} {
+		if _, err := dev.Announce(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "attacker banned and disconnected", 20*time.Second, func() bool {
+		return dev.Status().Counters.PeersBanned > 0 && dev.Host().Network().Connectedness(atk.ID()) != network.Connected
+	})
+	if len(asked) == 0 {
+		t.Fatal("the attacker was never asked for the inner blocks")
+	}
+	root, _ := cid.Decode(rel.RootCID)
+	if ok, _ := dev.store.Blocks.Has(context.Background(), root); ok {
+		t.Fatal("the root block is stored before any honest peer sent it")
+	}
+	f.connect(f.seed.Host(), dev.Host())
+	waitFor(t, "install", 60*time.Second, func() bool {
+		st := dev.Status().Releases[rel.ID()]
+		return st != nil && st.Phase == policy.PhaseInstalled
+	})
 }
 
 // TestSwarmFrames: the frame reader refuses empty and oversized frames and

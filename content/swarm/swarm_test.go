@@ -330,3 +330,28 @@ func TestArrivedFreesTheSlotNotThePiece(t *testing.T) {
 		t.Fatalf("received: fresh %v cancel %v outstanding %d", fresh, cancel, s.Outstanding())
 	}
 }
+
+// TestSeedAskedLast: a super-seeding seed is asked only for pieces no
+// device neighbour it may ask holds; a busy device neighbour lets the seed
+// be asked.
+func TestSeedAskedLast(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := NewScheduler(2, nil, Config{PerPeer: 2, Window: 4, Endgame: -1}, rng(1))
+	s.SetSeed(1, true)
+	s.SetHave(1, full(2))
+	dev := NewBitfield(2)
+	dev.Set(0)
+	s.SetHave(2, dev)
+	got := map[Request]bool{}
+	for _, r := range s.Next(now) {
+		got[r] = true
+	}
+	if len(got) != 2 || !got[Request{2, 0}] || !got[Request{1, 1}] {
+		t.Fatalf("got %v, want piece 0 from the device and piece 1 from the seed", got)
+	}
+	// The device turns piece 0 away (BUSY): the seed may be asked for it.
+	s.Busy(2, 0, now)
+	if r := s.Next(now); len(r) != 1 || r[0] != (Request{1, 0}) {
+		t.Fatalf("after BUSY: got %v, want piece 0 from the seed", r)
+	}
+}

@@ -68,6 +68,7 @@ func (e *engine) onSwBitfield(r, q int32, epoch uint32) {
 	}
 	if e.kind[q] == kSeed {
 		v := e.swView(q, r)
+		sch.SetSeed(q, true)
 		sch.SetHave(q, v.shown.Clone())
 	} else {
 		sch.SetHave(q, swarm.Bitfield(append([]uint64(nil), e.haveOf(q)...)))
