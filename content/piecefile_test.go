@@ -189,3 +189,16 @@ func TestInnerBlocksCheck(t *testing.T) {
 		t.Fatalf("a parent alone: %d, %v", len(leaf), err)
 	}
 }
+
+// TestChunkSizeFor: at most 128 leaves, a power of two from 32 KiB to
+// 256 KiB.
+func TestChunkSizeFor(t *testing.T) {
+	for _, c := range []struct {
+		size int64
+		want int
+	}{{1 << 10, 32 << 10}, {4 << 20, 32 << 10}, {4<<20 + 1, 64 << 10}, {8 << 20, 64 << 10}, {32 << 20, 256 << 10}, {1 << 30, 256 << 10}} {
+		if got := ChunkSizeFor(c.size); got != c.want {
+			t.Errorf("ChunkSizeFor(%d) = %d, want %d", c.size, got, c.want)
+		}
+	}
+}

@@ -32,7 +32,7 @@ type Publication struct {
 	Product         string
 	Version         string
 	File            string
-	ChunkSize       int // default content.DefaultChunkSize
+	ChunkSize       int // default content.ChunkSizeFor the file's size
 	// Chunker, if set, cuts the file as content.ImportChunked says (e.g.
 	// "rabin-16384-65536-262144" for content-defined leaves); ChunkSize is
 	// then recorded as the largest leaf.
@@ -93,6 +93,9 @@ func Publish(ctx context.Context, p Publication) (Result, error) {
 	}
 	if p.ChunkSize == 0 {
 		p.ChunkSize = content.DefaultChunkSize
+		if fi, err := os.Stat(file); err == nil && fi.Mode().IsRegular() {
+			p.ChunkSize = content.ChunkSizeFor(fi.Size())
+		}
 	}
 	spec := p.Chunker
 	if spec == "" {
