@@ -62,11 +62,17 @@
 // device runs the node's own scheduler (content/swarm: rarest first, two
 // requests per neighbour, four in all, BUSY backoff, endgame) and each seed
 // the node's Reveal; swarm.go's comment gives the frame timings. Uplinks
-// and downlinks are as below. Calibration: at 100 and 1,000 devices with
-// 64 KiB chunks the model's last device finished 15-35% before the stack
-// engine's (2.60 s against 2.96-3.07 s; 2.88 s against 4.36 s), so the swarm
-// model is an optimistic bound until that gap is explained (flat-1000,
-// the calibration scenario, pins bitswap).
+// and downlinks are as below. The DAG's inner blocks are not modelled: the
+// node gets them in one INNER frame from the first neighbour that knows
+// the release. Calibration, 64 KiB chunks: the stack engine's devices
+// used to wait for the root block by bitswap, longer the bigger the fleet
+// (0.3 s at 300 devices, 1 s at 1,000); since the INNER frame the
+// model's last device finishes
+// 15-16% before the stack engine's (2.75 s against 3.26 s at 300, 2.88 s
+// against 3.37 s at 1,000), so the swarm model is an optimistic bound
+// (the rest is unexplained; head-of-line waits of control frames behind
+// blocks on one connection are a candidate). flat-1000, the calibration
+// scenario, pins bitswap.
 //
 // With patch.transfer: bitswap, a device keeps up to Window = 8 want-blocks
 // outstanding (the node's fetch_window), taking chunks in its own random order (content.PlanWants
