@@ -232,7 +232,14 @@ func (n *Node) openPieceFile(ctx context.Context, t target, parents, leaves []ci
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil
 	}
-	f, err := os.CreateTemp(dir, ".partial-*")
+	// A fetch killed mid-way left its file behind: it is rewritten from
+	// the store, which is the record of what arrived.
+	if stale, _ := filepath.Glob(filepath.Join(dir, partialPrefix(t)+"*")); len(stale) > 0 {
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
+	f, err := os.CreateTemp(dir, partialPrefix(t)+"*")
 	if err != nil {
 		return nil
 	}
@@ -245,6 +252,9 @@ func (n *Node) openPieceFile(ctx context.Context, t target, parents, leaves []ci
 	}
 	return &pieceFile{PieceFile: p, f: f, pieces: content.UniqueCIDs(leaves)}
 }
+
+// partialPrefix names t's file while it is written.
+func partialPrefix(t target) string { return ".partial-" + t.Name + "-" }
 
 // discard removes the file if assemble did not take it.
 func (p *pieceFile) discard() {
@@ -486,7 +496,7 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid, pf *pieceFi
 		}
 	}
 	if tmp == nil {
-		if tmp, err = os.CreateTemp(dir, ".partial-*"); err != nil {
+		if tmp, err = os.CreateTemp(dir, partialPrefix(t)+"*"); err != nil {
 			return "", fmt.Errorf("create file: %w", err)
 		}
 		size, sum, err = content.Assemble(ctx, n.store.Blocks, root, tmp)

@@ -35,8 +35,8 @@ import (
 // Before it knows the pieces, a device asks every neighbour for the DAG's
 // inner blocks with a HELLO that carries no bitfield; a neighbour answers,
 // as soon as it knows the release, with INNER (each inner block as a
-// uvarint length and its bytes, breadth first from the root) before its
-// BITFIELD. Each frame is a uvarint length, a type byte and the payload;
+// uvarint length and its bytes, breadth first from the root) instead of a
+// BITFIELD — or with a BITFIELD if they do not fit in one frame. Each frame is a uvarint length, a type byte and the payload;
 // piece numbers are uvarints. Every BLOCK is hashed against the piece's
 // CID, and every INNER block against the CID its parent or the signed
 // root names, before it is stored or announced; a peer that sends a bad
@@ -416,6 +416,14 @@ func (sv *swarmServe) greet() {
 		has = swarm.NewBitfield(k)
 	}
 	sv.has = has
+	if inner != nil {
+		// It asked for the inner blocks only: no BITFIELD, and for a
+		// seed no pieces shown that it would never ask for.
+		sv.queued(frame(frInner, inner))
+		sv.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
 	var show swarm.Bitfield
 	flags := byte(0)
 	if r.reveal != nil {
@@ -433,9 +441,6 @@ func (sv *swarmServe) greet() {
 		show = sv.shown
 	} else {
 		show = r.have.Clone()
-	}
-	if inner != nil {
-		sv.queued(frame(frInner, inner))
 	}
 	sv.queued(frame(frBitfield, append([]byte{flags}, show.Bytes(k)...)))
 	sv.mu.Unlock()

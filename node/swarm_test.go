@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -192,6 +194,39 @@ func TestSwarmHostileInner(t *testing.T) {
 		st := dev.Status().Releases[rel.ID()]
 		return st != nil && st.Phase == policy.PhaseInstalled
 	})
+}
+
+// TestStalePartialFileRemoved: the file a fetch killed mid-way was
+// writing is removed when the release is fetched again; the installed
+// file is the verified one and nothing else is left in its directory.
+func TestStalePartialFileRemoved(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	f.connect(f.seed.Host(), dev.Host())
+	waitMesh(t, dev)
+	data := randomBytes(t, 300<<10)
+	rel := f.release(data, "2.0.0")
+	dir := filepath.Join(dev.cfg.Resolve(dev.cfg.DataDir), "releases", rel.ID())
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, partialPrefix(releaseTarget(rel))+"12345")
+	if err := os.WriteFile(stale, bytes.Repeat([]byte{0xee}, 100<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.announce(f.signRelease(rel), f.advisory(rel, 1, f.clk.now()))
+	waitInstalled(t, dev, rel.ID())
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != releaseTarget(rel).Name {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("release dir holds %v, want only %s", names, releaseTarget(rel).Name)
+	}
 }
 
 // TestSwarmFrames: the frame reader refuses empty and oversized frames and
