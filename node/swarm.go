@@ -979,11 +979,13 @@ func (n *Node) swarmInner(ctx context.Context, root cid.Cid, wait time.Duration)
 		default:
 		}
 	}
+	var asks sync.WaitGroup
 	for _, p := range n.host.Network().Peers() {
-		go ask(p)
+		asks.Go(func() { ask(p) })
 	}
-	select {
-	case in := <-got:
+	none := make(chan struct{}) // every neighbour answered, none with INNER
+	go func() { asks.Wait(); close(none) }()
+	take := func(in inner) []blocks.Block {
 		if err := n.store.Blocks.PutMany(ctx, in.bs); err != nil {
 			return nil
 		}
@@ -993,6 +995,17 @@ func (n *Node) swarmInner(ctx context.Context, root cid.Cid, wait time.Duration)
 		}
 		n.swarm.received(in.from, size)
 		return in.bs
+	}
+	select {
+	case in := <-got:
+		return take(in)
+	case <-none:
+		select { // the last to answer may have sent them
+		case in := <-got:
+			return take(in)
+		default:
+			return nil
+		}
 	case <-ctx.Done():
 		return nil
 	}
