@@ -262,6 +262,14 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 	if r := cfg.rate(cfg.MaxDownloadRate); r > 0 {
 		n.downLim = content.NewRateLimiter(r)
 	}
+	// A banned peer's connections are closed as they open, whoever
+	// dialled: the gater refuses it on hosts built here, but a host passed
+	// in (the simulator's, tests') may have none.
+	n.host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if n.strikes.Banned(c.RemotePeer(), n.now()) {
+			go func() { _ = c.Close() }()
+		}
+	}})
 	n.bs = bitswap.New(cctx, bsnet.NewFromIpfsHost(n.host), nil, served, bsOpts...)
 	n.bserv = blockservice.New(n.store.Blocks, n.bs)
 	n.swarm = newSwarm(n)

@@ -22,10 +22,10 @@ import (
 )
 
 // TestSwarmLine: seed - d0 - d1 - d2 in a line, d1 set to transfer:
-// bitswap. The whole release reaches d0 and d2 by the swarm protocol —
-// the root block in an INNER frame, the leaves piece by piece (d2 from
-// d1, which fetched by bitswap but serves both) — with no duplicate and
-// nothing by bitswap.
+// bitswap. The release's leaves reach d0 and d2 by the swarm protocol (d2
+// from d1, which fetched by bitswap but serves both) with no duplicate;
+// d0 gets the root block in an INNER frame, d2 at most the root block by
+// bitswap.
 func TestSwarmLine(t *testing.T) {
 	f := newFleet(t, 2)
 	dir := t.TempDir()
@@ -52,8 +52,12 @@ func TestSwarmLine(t *testing.T) {
 		if sw.Received != size || sw.Duplicate != 0 || sw.Rejected != 0 {
 			t.Errorf("device %d: swarm received %d bytes (%d duplicate, %d rejected), want the whole file %d once", i, sw.Received, sw.Duplicate, sw.Rejected, size)
 		}
-		if bs.DataReceived != 0 {
-			t.Errorf("device %d: %d bytes came by bitswap, want none (the root block by INNER)", i, bs.DataReceived)
+		// d0 gets the root block by INNER from the seed. d2's neighbour
+		// d1 fetches by bitswap and knows the release only once it has
+		// all of it; if that takes longer than the stall timeout (a
+		// loaded machine), d2 fetches the root block by bitswap.
+		if limit := []uint64{0, 4096}[i]; bs.DataReceived > limit {
+			t.Errorf("device %d: %d bytes came by bitswap, want at most %d", i, bs.DataReceived, limit)
 		}
 	}
 	if sw := d1.SwarmStats(); sw.Received != 0 || sw.Sent < size {
