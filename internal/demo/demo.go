@@ -42,7 +42,7 @@ type Options struct {
 type Summary struct {
 	Nodes      int
 	Installed  int
-	SeedRatio  float64 // seed bitswap bytes sent / file size
+	SeedRatio  float64 // seed bytes sent (swarm and bitswap) / file size
 	Slowest    time.Duration
 	PerNode    []NodeResult
 	FileSize   int64
@@ -223,7 +223,7 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 	if err != nil {
 		return sum, fmt.Errorf("seed status: %w", err)
 	}
-	sum.SeedRatio = float64(seedFinal.Bitswap.DataSent) / float64(o.Size)
+	sum.SeedRatio = float64(seedFinal.Bitswap.DataSent+uint64(seedFinal.Swarm.Sent)) / float64(o.Size)
 
 	say("%-8s %9s %12s %12s %12s %s", "node", "time", "from seed", "from peers", "duplicates", "file")
 	for i, r := range results {
@@ -260,7 +260,7 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 			say("metrics of %s: %v", names[i], err)
 			continue
 		}
-		served += m[`tocsin_bitswap_bytes_total{direction="sent"}`]
+		served += m[`tocsin_bitswap_bytes_total{direction="sent"}`] + m[`tocsin_swarm_bytes_total{direction="sent"}`]
 		if i == 0 {
 			accepted = m[`tocsin_documents_total{outcome="accepted"}`]
 		}
