@@ -29,10 +29,11 @@ var ErrLayout = errors.New("DAG layout does not match its leaves")
 // it only blocks already verified against their CID. Safe for concurrent
 // use.
 type PieceFile struct {
-	f    *os.File
-	size int64
-	offs [][]int64 // per piece (UniqueCIDs order): where its bytes go
-	lens []int64   // per piece: its length in the layout
+	f      *os.File
+	size   int64
+	pieces []cid.Cid // UniqueCIDs(leaves): what Put's numbers name
+	offs   [][]int64 // per piece (UniqueCIDs order): where its bytes go
+	lens   []int64   // per piece: its length in the layout
 
 	mu   sync.Mutex
 	done []bool
@@ -50,7 +51,7 @@ func NewPieceFile(ctx context.Context, bs blockstore.Blockstore, f *os.File, par
 	for i, c := range pieces {
 		index[c] = i
 	}
-	pf := &PieceFile{f: f, size: size, offs: make([][]int64, len(pieces)), lens: make([]int64, len(pieces)), done: make([]bool, len(pieces))}
+	pf := &PieceFile{f: f, size: size, pieces: pieces, offs: make([][]int64, len(pieces)), lens: make([]int64, len(pieces)), done: make([]bool, len(pieces))}
 	for i := range pf.lens {
 		pf.lens[i] = -1
 	}
@@ -139,19 +140,20 @@ func (pf *PieceFile) write(i int, data []byte) error {
 	return nil
 }
 
+// File returns the file being written.
+func (pf *PieceFile) File() *os.File { return pf.f }
+
 // Finish writes the pieces Put did not, reading them from bs (which should
 // verify what it reads), sets the file's length, and returns its size and
-// SHA-256, read back from the file itself. pieces is UniqueCIDs(leaves).
-func (pf *PieceFile) Finish(ctx context.Context, bs blockstore.Blockstore, pieces []cid.Cid) (int64, string, error) {
+// SHA-256, read back from the file itself.
+func (pf *PieceFile) Finish(ctx context.Context, bs blockstore.Blockstore) (int64, string, error) {
+	pieces := pf.pieces
 	pf.mu.Lock()
 	err := pf.err
 	done := append([]bool(nil), pf.done...)
 	pf.mu.Unlock()
 	if err != nil {
 		return 0, "", err
-	}
-	if len(pieces) != len(done) {
-		return 0, "", fmt.Errorf("%w: %d pieces, layout has %d", ErrLayout, len(pieces), len(done))
 	}
 	for i, ok := range done {
 		if ok {

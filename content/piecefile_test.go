@@ -93,7 +93,7 @@ func TestPieceFileAnyOrder(t *testing.T) {
 		}
 		pf.Put(i, b.RawData())
 	}
-	n, sum, err := pf.Finish(ctx, bs, pieces)
+	n, sum, err := pf.Finish(ctx, bs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +110,9 @@ func TestPieceFileAnyOrder(t *testing.T) {
 // TestPieceFileSingleLeaf: a file of one chunk is a DAG of one raw block.
 func TestPieceFileSingleLeaf(t *testing.T) {
 	data := []byte("one small firmware file")
-	bs, pf, _, lv := pieceFileFixture(t, data, 4<<10)
-	pieces := UniqueCIDs(lv[len(lv)-1])
+	bs, pf, _, _ := pieceFileFixture(t, data, 4<<10)
 	pf.Put(0, data)
-	n, sum, err := pf.Finish(context.Background(), bs, pieces)
+	n, sum, err := pf.Finish(context.Background(), bs)
 	want := sha256.Sum256(data)
 	if err != nil || n != int64(len(data)) || sum != hex.EncodeToString(want[:]) {
 		t.Fatalf("got %d, %s, %v", n, sum, err)
@@ -127,9 +126,8 @@ func TestPieceFileRefusesBadLayouts(t *testing.T) {
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48,000 bytes
 	bs, pf, f, lv := pieceFileFixture(t, data, 4<<10)
-	pieces := UniqueCIDs(lv[1])
 	pf.Put(1, []byte("short"))
-	if _, _, err := pf.Finish(ctx, bs, pieces); !errors.Is(err, ErrLayout) {
+	if _, _, err := pf.Finish(ctx, bs); !errors.Is(err, ErrLayout) {
 		t.Fatalf("a short piece: got %v, want ErrLayout", err)
 	}
 	if _, err := NewPieceFile(ctx, bs, f, lv[0], lv[1], int64(len(data))+1); !errors.Is(err, ErrLayout) {

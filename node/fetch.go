@@ -214,11 +214,10 @@ func (n *Node) releaseDir(t target) string {
 }
 
 // pieceFile is the temporary file a swarm fetch writes as pieces arrive
-// (content.PieceFile), and the piece list it is numbered by.
+// (content.PieceFile); taken once assemble owns the file.
 type pieceFile struct {
 	*content.PieceFile
-	f      *os.File
-	pieces []cid.Cid
+	taken bool
 }
 
 // openPieceFile starts the file for the leaf level of t's DAG, whose
@@ -250,7 +249,7 @@ func (n *Node) openPieceFile(ctx context.Context, t target, parents, leaves []ci
 		os.Remove(f.Name())
 		return nil
 	}
-	return &pieceFile{PieceFile: p, f: f, pieces: content.UniqueCIDs(leaves)}
+	return &pieceFile{PieceFile: p}
 }
 
 // partialPrefix names t's file while it is written.
@@ -258,12 +257,12 @@ func partialPrefix(t target) string { return ".partial-" + t.Name + "-" }
 
 // discard removes the file if assemble did not take it.
 func (p *pieceFile) discard() {
-	if p == nil || p.f == nil {
+	if p == nil || p.taken {
 		return
 	}
-	p.f.Close()
-	os.Remove(p.f.Name())
-	p.f = nil
+	p.taken = true
+	p.File().Close()
+	os.Remove(p.File().Name())
 }
 
 // diskMargin is room kept free beyond a release's own needs, for the block
@@ -485,9 +484,8 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid, pf *pieceFi
 	var err error
 	if pf != nil {
 		// Written as the pieces arrived: fill in the rest, read it back.
-		tmp = pf.f
-		pf.f = nil
-		size, sum, err = pf.Finish(ctx, n.store.Blocks, pf.pieces)
+		tmp, pf.taken = pf.File(), true
+		size, sum, err = pf.Finish(ctx, n.store.Blocks)
 		if errors.Is(err, content.ErrLayout) {
 			n.log.Warn("assemble: the file written during the fetch is unusable; reading the DAG again", "release", t.ID, "err", err)
 			tmp.Close()

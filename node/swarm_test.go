@@ -15,9 +15,11 @@ import (
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/content/swarm"
+	"github.com/tocsin-iiot/tocsin/internal/trust"
 	"github.com/tocsin-iiot/tocsin/policy"
 )
 
@@ -120,14 +122,8 @@ func TestSwarmHostileBlocks(t *testing.T) {
 	if rel.RootCID != imp.Root.String() {
 		t.Fatalf("test setup: attacker DAG %s differs from release %s", imp.Root, rel.RootCID)
 	}
-	for _, env := range [][]byte{f.signRelease(rel), f.advisory(rel, 1, f.clk.now())} {
-		if _, err := dev.Announce(context.Background(), env); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "attacker banned and disconnected", 20*time.Second, func() bool {
-		return dev.Status().Counters.PeersBanned > 0 && dev.Host().Network().Connectedness(atk.ID()) != network.Connected
-	})
+	f.announceTo(dev, rel)
+	waitBanned(t, dev, atk.ID())
 	if len(served) == 0 {
 		t.Fatal("the attacker was never asked for a piece: the test did not exercise bad blocks")
 	}
@@ -157,6 +153,25 @@ func TestSwarmHostileBlocks(t *testing.T) {
 	}
 }
 
+// announceTo hands rel's signed manifest and advisory to dev alone (the
+// seed is not connected yet).
+func (f *fleet) announceTo(dev *Node, rel trust.Release) {
+	f.t.Helper()
+	for _, env := range [][]byte{f.signRelease(rel), f.advisory(rel, 1, f.clk.now())} {
+		if _, err := dev.Announce(context.Background(), env); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// waitBanned waits until dev has banned atk and is no longer connected to it.
+func waitBanned(t *testing.T, dev *Node, atk peer.ID) {
+	t.Helper()
+	waitFor(t, "attacker banned and disconnected", 20*time.Second, func() bool {
+		return dev.Status().Counters.PeersBanned > 0 && dev.Host().Network().Connectedness(atk) != network.Connected
+	})
+}
+
 // TestSwarmHostileInner: the only neighbour answers the request for the
 // release's inner blocks with a forged root block. The device stores
 // nothing of it, bans the peer, and installs once it meets the seed.
@@ -178,14 +193,8 @@ func TestSwarmHostileInner(t *testing.T) {
 	})
 	f.connect(atk, dev.Host())
 	rel := f.release(data, "2.0.0")
-	for _, env := range [][]byte{f.signRelease(rel), f.advisory(rel, 1, f.clk.now())} {
-		if _, err := dev.Announce(context.Background(), env); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "attacker banned and disconnected", 20*time.Second, func() bool {
-		return dev.Status().Counters.PeersBanned > 0 && dev.Host().Network().Connectedness(atk.ID()) != network.Connected
-	})
+	f.announceTo(dev, rel)
+	waitBanned(t, dev, atk.ID())
 	if len(asked) == 0 {
 		t.Fatal("the attacker was never asked for the inner blocks")
 	}
