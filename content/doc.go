@@ -8,11 +8,20 @@
 //     such a list against the signed root.
 //   - piecefile.go: writing a release's file while its leaves arrive, in
 //     any order, at the offsets the DAG's parent nodes give them, so a
-//     fetch needs no second pass over the store; Finish fills in leaves
-//     held from before and reads the file back for its SHA-256.
+//     fetch needs no second pass over the store; the file's SHA-256 is
+//     taken as pieces come in file order, and Finish fills in leaves held
+//     from before and reads back only what was not hashed on the way in.
+//   - filerefs.go: blocks kept as references into a release file (path,
+//     offset, length) instead of a second copy in badger's value log —
+//     our own small take on boxo's filestore, which keys files under one
+//     root and needs its own datastore wiring. Reads through a reference
+//     are always re-hashed.
 //   - store.go: the on-disk badger store (go-ds-badger4) shared by blocks and
 //     node state, and a blockstore that re-hashes every block before it
-//     stores it, so bytes that do not match their CID are never kept.
+//     stores it, so bytes that do not match their CID are never kept, and
+//     on every read for local use; uploads (Served) skip the hash of a
+//     block already hashed since the store opened and rely on badger's
+//     per-value CRC for rot since.
 //   - schedule.go: pure scheduling decisions — the order in which a device
 //     asks for the blocks it lacks, and the seed's super-seeding gate that
 //     hands each block to few peers first so devices swarm among themselves.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -38,7 +39,23 @@ type PieceFile struct {
 	mu   sync.Mutex
 	done []bool
 	err  error
+
+	// The file's SHA-256, taken as the pieces arrive in file order, so
+	// Finish reads back only what came out of order or not at all.
+	hmu    sync.Mutex
+	h      hash.Hash
+	order  []int   // the piece at each leaf position, in file order
+	posOff []int64 // each position's offset
+	left   []int   // per piece: positions not yet hashed
+	next   int     // the first position not hashed
+	ahead  map[int][]byte
+	stream bool // false once more than maxAhead pieces were ahead
 }
+
+// maxAhead: pieces kept in memory while they wait for the ones before
+// them to be hashed (4 MiB of 256 KiB pieces). Beyond that Finish hashes
+// the rest of the file by reading it back.
+const maxAhead = 16
 
 // NewPieceFile lays out the leaves of a DAG whose leaf level is leaves (in
 // DAG order, repeats included) and whose level above is parents (nil when
@@ -51,7 +68,8 @@ func NewPieceFile(ctx context.Context, bs blockstore.Blockstore, f *os.File, par
 	for i, c := range pieces {
 		index[c] = i
 	}
-	pf := &PieceFile{f: f, size: size, pieces: pieces, offs: make([][]int64, len(pieces)), lens: make([]int64, len(pieces)), done: make([]bool, len(pieces))}
+	pf := &PieceFile{f: f, size: size, pieces: pieces, offs: make([][]int64, len(pieces)), lens: make([]int64, len(pieces)), done: make([]bool, len(pieces)),
+		h: sha256.New(), left: make([]int, len(pieces)), ahead: map[int][]byte{}, stream: true}
 	for i := range pf.lens {
 		pf.lens[i] = -1
 	}
@@ -62,6 +80,9 @@ func NewPieceFile(ctx context.Context, bs blockstore.Blockstore, f *os.File, par
 		}
 		pf.lens[i] = n
 		pf.offs[i] = append(pf.offs[i], off)
+		pf.order = append(pf.order, i)
+		pf.posOff = append(pf.posOff, off)
+		pf.left[i]++
 		return nil
 	}
 	if parents == nil {
@@ -112,10 +133,11 @@ func NewPieceFile(ctx context.Context, bs blockstore.Blockstore, f *os.File, par
 }
 
 // Put writes piece i's bytes wherever the layout has them. A failure (a
-// full disk, a length the layout does not expect) is kept for Finish.
-func (pf *PieceFile) Put(i int, data []byte) {
+// full disk, a length the layout does not expect) is returned and kept for
+// Finish.
+func (pf *PieceFile) Put(i int, data []byte) error {
 	if i < 0 || i >= len(pf.offs) {
-		return
+		return fmt.Errorf("%w: no piece %d", ErrLayout, i)
 	}
 	err := pf.write(i, data)
 	pf.mu.Lock()
@@ -126,6 +148,42 @@ func (pf *PieceFile) Put(i int, data []byte) {
 	if err == nil {
 		pf.done[i] = true
 	}
+	if err == nil {
+		pf.hashInOrder(i, data)
+	}
+	return err
+}
+
+// hashInOrder feeds the hash every piece it can, in file order, from
+// piece i (just written) and those that came ahead of their turn.
+func (pf *PieceFile) hashInOrder(i int, data []byte) {
+	pf.hmu.Lock()
+	defer pf.hmu.Unlock()
+	if !pf.stream || pf.left[i] == 0 {
+		return
+	}
+	pf.ahead[i] = data
+	for pf.next < len(pf.order) {
+		p := pf.order[pf.next]
+		d, ok := pf.ahead[p]
+		if !ok {
+			break
+		}
+		pf.h.Write(d)
+		pf.next++
+		if pf.left[p]--; pf.left[p] == 0 {
+			delete(pf.ahead, p)
+		}
+	}
+	if len(pf.ahead) > maxAhead {
+		pf.stream, pf.ahead = false, nil
+	}
+}
+
+// Ref is where piece i's bytes lie in the file (its first place, if the
+// DAG repeats it).
+func (pf *PieceFile) Ref(i int) FileRef {
+	return FileRef{Path: pf.f.Name(), Off: pf.offs[i][0], Len: pf.lens[i]}
 }
 
 func (pf *PieceFile) write(i int, data []byte) error {
@@ -140,12 +198,16 @@ func (pf *PieceFile) write(i int, data []byte) error {
 	return nil
 }
 
+// Pieces is the pieces Put numbers (UniqueCIDs of the leaf level).
+func (pf *PieceFile) Pieces() []cid.Cid { return pf.pieces }
+
 // File returns the file being written.
 func (pf *PieceFile) File() *os.File { return pf.f }
 
 // Finish writes the pieces Put did not, reading them from bs (which should
 // verify what it reads), sets the file's length, and returns its size and
-// SHA-256, read back from the file itself.
+// SHA-256: of the bytes Put wrote in file order as they came, and of the
+// rest read back from the file itself.
 func (pf *PieceFile) Finish(ctx context.Context, bs blockstore.Blockstore) (int64, string, error) {
 	pieces := pf.pieces
 	pf.mu.Lock()
@@ -170,10 +232,21 @@ func (pf *PieceFile) Finish(ctx context.Context, bs blockstore.Blockstore) (int6
 	if err := pf.f.Truncate(pf.size); err != nil {
 		return 0, "", fmt.Errorf("size file: %w", err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(pf.f, 0, pf.size))
-	if err != nil {
-		return n, "", fmt.Errorf("read back file: %w", err)
+	// What was not hashed on the way in is read back from the file.
+	pf.hmu.Lock()
+	defer pf.hmu.Unlock()
+	h, from := pf.h, int64(0)
+	switch {
+	case !pf.stream:
+		h = sha256.New()
+	case pf.next < len(pf.posOff):
+		from = pf.posOff[pf.next]
+	default:
+		from = pf.size
 	}
-	return n, hexSum(h), nil
+	n, err := io.Copy(h, io.NewSectionReader(pf.f, from, pf.size-from))
+	if err != nil {
+		return from + n, "", fmt.Errorf("read back file: %w", err)
+	}
+	return from + n, hexSum(h), nil
 }

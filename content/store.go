@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/blockstore"
@@ -31,7 +32,9 @@ type StoreConfig struct {
 }
 
 // Store is a node's on-disk state: one badger database holding blocks (under
-// /blocks) and node state records (under whatever keys the node uses).
+// /blocks), references to blocks that lie in release files (under
+// /filerefs, see FileRef) and node state records (under whatever keys the
+// node uses). Blocks reads both kinds alike.
 type Store struct {
 	DS     Datastore
 	Blocks *VerifyingBlockstore
@@ -67,6 +70,9 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		WithNumCompactors(2).
 		WithLoggingLevel(badger.ERROR).
 		WithSyncWrites(false).
+		// A value that rotted on disk fails its CRC as it is read
+		// (see VerifyingBlockstore.Served).
+		WithVerifyValueChecksum(true).
 		// Blocks (up to 2 MiB) go to the value log, an append-only file,
 		// not into the LSM tree: bulk writes without compaction storms.
 		WithValueThreshold(4 << 10)
@@ -74,7 +80,8 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{DS: d, Blocks: NewVerifyingBlockstore(blockstore.NewBlockstore(d)), dir: dir}, nil
+	refs := &refBlockstore{Blockstore: blockstore.NewBlockstore(d), ds: d}
+	return &Store{DS: d, Blocks: NewVerifyingBlockstore(refs), dir: dir}, nil
 }
 
 // Close flushes and closes the store.
@@ -97,22 +104,92 @@ type VerifyingBlockstore struct {
 	blockstore.Blockstore
 	// OnCorrupt, if set, is told about every corrupt block found on Get.
 	OnCorrupt func(cid.Cid, error)
+
+	mu       sync.Mutex
+	verified map[string]struct{} // multihashes hashed since the store opened
+}
+
+// maxVerified bounds the set of blocks known verified (about 30 MiB; 64
+// GiB of 256 KiB blocks). Past it the set starts again, which costs only
+// a hash per block on its next upload.
+const maxVerified = 1 << 18
+
+func (v *VerifyingBlockstore) markVerified(c cid.Cid, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !ok {
+		delete(v.verified, string(c.Hash()))
+		return
+	}
+	if v.verified == nil || len(v.verified) >= maxVerified {
+		v.verified = map[string]struct{}{}
+	}
+	v.verified[string(c.Hash())] = struct{}{}
+}
+
+func (v *VerifyingBlockstore) isVerified(c cid.Cid) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.verified[string(c.Hash())]
+	return ok
 }
 
 // Get reads c and checks its bytes against it.
 func (v *VerifyingBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	return v.get(ctx, c, false)
+}
+
+func (v *VerifyingBlockstore) get(ctx context.Context, c cid.Cid, trustStore bool) (blocks.Block, error) {
 	b, err := v.Blockstore.Get(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	fb, inFile := b.(fileBlock)
+	if inFile {
+		b = fb.Block
+	}
+	// Badger answers a value it cannot read (a CRC mismatch, a value
+	// log cut short) with no bytes and no error: those are hashed, and
+	// fail.
+	if trustStore && !inFile && len(b.RawData()) > 0 && v.isVerified(c) {
+		return b, nil
+	}
 	if verr := VerifyBlock(b); verr != nil {
-		_ = v.Blockstore.DeleteBlock(ctx, c)
-		if v.OnCorrupt != nil {
-			v.OnCorrupt(c, verr)
-		}
-		return nil, ipld.ErrNotFound{Cid: c}
+		return nil, v.corrupt(ctx, c, verr)
+	}
+	if !inFile {
+		v.markVerified(c, true)
 	}
 	return b, nil
+}
+
+// corrupt forgets c, which failed its check, and reports it.
+func (v *VerifyingBlockstore) corrupt(ctx context.Context, c cid.Cid, verr error) error {
+	v.markVerified(c, false)
+	_ = v.Blockstore.DeleteBlock(ctx, c)
+	if v.OnCorrupt != nil {
+		v.OnCorrupt(c, verr)
+	}
+	return ipld.ErrNotFound{Cid: c}
+}
+
+// Served is the store as uploads read it. A block held in badger that
+// this process has hashed since the store opened — on Put, or on an
+// earlier read — is not hashed again: badger checks each value's CRC-32C
+// as it reads it (VerifyValueChecksum) and returns no bytes for a value
+// that fails, so a byte that rots on disk meanwhile is still caught, and a seed with a bad disk stops serving the block
+// rather than being banned by the fleet for sending it. The first read
+// after the store opens does hash (badger, reopening a value log whose
+// last entry was torn, can return the wrong bytes without an error), and
+// blocks held in a release file (FileRef) always are: anything may have
+// changed that file. Reads for local use (Get) always hash. The SHA-256
+// of every block was the largest cost of serving on a fast link.
+func (v *VerifyingBlockstore) Served() blockstore.Blockstore { return servedView{v} }
+
+type servedView struct{ *VerifyingBlockstore }
+
+func (s servedView) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	return s.get(ctx, c, true)
 }
 
 // Intact reports whether c is stored and its bytes hash to it (a corrupt
@@ -144,7 +221,23 @@ func (v *VerifyingBlockstore) Put(ctx context.Context, b blocks.Block) error {
 	if err := VerifyBlock(b); err != nil {
 		return err
 	}
-	return v.Blockstore.Put(ctx, b)
+	return v.PutVerified(ctx, b)
+}
+
+// PutVerified stores b, which the caller has just checked against its
+// CID (VerifyBlock).
+func (v *VerifyingBlockstore) PutVerified(ctx context.Context, b blocks.Block) error {
+	if err := v.Blockstore.Put(ctx, b); err != nil {
+		return err
+	}
+	v.markVerified(b.Cid(), true)
+	return nil
+}
+
+// DeleteBlock removes c.
+func (v *VerifyingBlockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
+	v.markVerified(c, false)
+	return v.Blockstore.DeleteBlock(ctx, c)
 }
 
 // PutMany verifies every block, then stores them all; one bad block stores
@@ -155,7 +248,13 @@ func (v *VerifyingBlockstore) PutMany(ctx context.Context, bs []blocks.Block) er
 			return err
 		}
 	}
-	return v.Blockstore.PutMany(ctx, bs)
+	if err := v.Blockstore.PutMany(ctx, bs); err != nil {
+		return err
+	}
+	for _, b := range bs {
+		v.markVerified(b.Cid(), true)
+	}
+	return nil
 }
 
 // Has reports whether c is stored.

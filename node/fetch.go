@@ -72,11 +72,14 @@ type target struct {
 	Chunk   int
 	Dir     string // under <data_dir>/releases
 	Name    string
+	// FileRefs: the leaves stay in the assembled file, the store keeps
+	// references to them (a release's file is kept; a delta's is not).
+	FileRefs bool
 }
 
 func releaseTarget(rel trust.Release) target {
 	return target{ID: rel.ID(), Track: rel.ID(), RootCID: rel.RootCID, Size: rel.Size, SHA256: rel.SHA256, Chunk: rel.ChunkSize,
-		Dir: rel.ID(), Name: rel.Product + "-" + rel.Version + ".bin"}
+		Dir: rel.ID(), Name: rel.Product + "-" + rel.Version + ".bin", FileRefs: true}
 }
 
 // fetch gets every block of t's DAG that the store lacks, level by level,
@@ -151,9 +154,9 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 			return nil
 		}
 		if n.swarming() && len(want) > 0 && content.LeafLevel(level) {
-			var sink func(int, []byte)
+			var sink func(context.Context, int, blocks.Block) bool
 			if pf = n.openPieceFile(ctx, t, parents, level); pf != nil {
-				sink = pf.Put
+				sink = pf.put
 			}
 			err = n.getPieces(ctx, root, level, want, got, sink)
 		} else {
@@ -194,7 +197,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 // from the neighbours that speak it, with bitswap rounds when that stalls
 // (swarmFetch); by bitswap alone if another fetch of the same DAG already
 // holds its swarm session.
-func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(int, []byte)) error {
+func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(context.Context, int, blocks.Block) bool) error {
 	missing, err := n.swarmFetch(ctx, root, level, want, got, sink)
 	if err != nil || len(missing) == 0 {
 		return err
@@ -213,32 +216,41 @@ func (n *Node) releaseDir(t target) string {
 	return filepath.Join(n.cfg.Resolve(n.cfg.DataDir), "releases", t.Dir)
 }
 
-// pieceFile is the temporary file a swarm fetch writes as pieces arrive
-// (content.PieceFile); taken once assemble owns the file.
+// pieceFile is the file a swarm fetch writes as pieces arrive
+// (content.PieceFile); taken once assemble owns the file. When refs is set
+// the file is also where the store keeps the leaves: each verified piece
+// is written to the file only, and the store records where it lies
+// (content.FileRef), so a leaf is not written twice.
 type pieceFile struct {
 	*content.PieceFile
+	store *content.Store
+	refs  bool
 	taken bool
 }
 
 // openPieceFile starts the file for the leaf level of t's DAG, whose
 // level above is parents; nil (and assemble reads the DAG back instead)
-// if files are not kept or the layout is unusable.
+// if files are not kept or the layout is unusable. The file has one name
+// per target, so a fetch cut short (a crash, a shutdown) resumes into the
+// file whose pieces the store already references.
 func (n *Node) openPieceFile(ctx context.Context, t target, parents, leaves []cid.Cid) *pieceFile {
 	if n.discardFiles {
 		return nil
 	}
-	dir := n.releaseDir(t)
+	dir, err := filepath.Abs(n.releaseDir(t))
+	if err != nil {
+		return nil
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil
 	}
-	// A fetch killed mid-way left its file behind: it is rewritten from
-	// the store, which is the record of what arrived.
+	// Temporary files of an assembly that was killed mid-way.
 	if stale, _ := filepath.Glob(filepath.Join(dir, partialPrefix(t)+"*")); len(stale) > 0 {
 		for _, p := range stale {
 			os.Remove(p)
 		}
 	}
-	f, err := os.CreateTemp(dir, partialPrefix(t)+"*")
+	f, err := os.OpenFile(filepath.Join(dir, partialName(t)), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil
 	}
@@ -249,20 +261,36 @@ func (n *Node) openPieceFile(ctx context.Context, t target, parents, leaves []ci
 		os.Remove(f.Name())
 		return nil
 	}
-	return &pieceFile{PieceFile: p}
+	return &pieceFile{PieceFile: p, store: n.store, refs: t.FileRefs}
 }
 
-// partialPrefix names t's file while it is written.
+// partialPrefix names the temporary files assemble writes when it reads
+// the DAG back.
 func partialPrefix(t target) string { return ".partial-" + t.Name + "-" }
 
-// discard removes the file if assemble did not take it.
+// partialName is the file a swarm fetch writes as pieces arrive.
+func partialName(t target) string { return ".partial-" + t.Name }
+
+// put writes verified block b, piece i, to the file and reports whether it
+// is stored by reference there; if not, the caller stores it.
+func (p *pieceFile) put(ctx context.Context, i int, b blocks.Block) bool {
+	if err := p.Put(i, b.RawData()); err != nil || !p.refs {
+		return false
+	}
+	return p.store.AddFileRef(ctx, b.Cid(), p.Ref(i)) == nil
+}
+
+// discard closes the file if assemble did not take it. It stays on disk
+// when the store references pieces in it: the next fetch resumes there.
 func (p *pieceFile) discard() {
 	if p == nil || p.taken {
 		return
 	}
 	p.taken = true
 	p.File().Close()
-	os.Remove(p.File().Name())
+	if !p.refs {
+		os.Remove(p.File().Name())
+	}
 }
 
 // diskMargin is room kept free beyond a release's own needs, for the block
@@ -516,6 +544,15 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid, pf *pieceFi
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("move verified file: %w", err)
+	}
+	if pf != nil && pf.refs && tmp == pf.File() {
+		// The store's references follow the file; if this fails they
+		// dangle, read as missing, and the leaves are fetched again.
+		if abs, err := filepath.Abs(final); err == nil {
+			if err := n.store.MoveFileRefs(ctx, pf.Pieces(), tmp.Name(), abs); err != nil {
+				n.log.Warn("assemble: the store's references to the file's pieces were not updated", "release", t.ID, "err", err)
+			}
+		}
 	}
 	crashpoint.Hit(crashpoint.FileAssembled)
 	return final, nil

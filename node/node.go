@@ -257,7 +257,7 @@ func New(ctx context.Context, cfg *Config, opt Options) (_ *Node, err error) {
 		}))
 	}
 	bsOpts = append(bsOpts, opt.BitswapOptions...)
-	served := content.NewThrottled(n.store.Blocks, cfg.uploadRate())
+	served := content.NewThrottled(n.store.Blocks.Served(), cfg.uploadRate())
 	n.served = served
 	if r := cfg.rate(cfg.MaxDownloadRate); r > 0 {
 		n.downLim = content.NewRateLimiter(r)

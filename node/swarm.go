@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +107,6 @@ type swarmSvc struct {
 	rels   map[cid.Cid]*swarmRel
 	nserve map[peer.ID]int
 	recvBy map[peer.ID]int64 // verified bytes received from each peer
-	rng    *rand.Rand        // the seed's reveal ties; under mu
 	queued atomic.Int32      // requests waiting for our upload, all streams
 	maxQ   int32
 }
@@ -135,7 +133,7 @@ func (r *swarmRel) servers() []*swarmServe {
 }
 
 func newSwarm(n *Node) *swarmSvc {
-	s := &swarmSvc{n: n, upload: make(chan struct{}, swarmUploads), maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}, rng: n.rngFork()}
+	s := &swarmSvc{n: n, upload: make(chan struct{}, swarmUploads), maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}}
 	n.host.SetStreamHandler(swarmProto, s.handle)
 	return s
 }
@@ -435,7 +433,7 @@ func (sv *swarmServe) greet() {
 				ex.Set(i)
 			}
 		}
-		for _, i := range r.reveal.Pick(ex, swarm.RevealAhead, s.rng) {
+		for _, i := range r.reveal.Pick(ex, s.revealWindow(r), nil) {
 			sv.shown.Set(i)
 		}
 		show = sv.shown
@@ -489,7 +487,7 @@ func (sv *swarmServe) announce(i int) {
 }
 
 // peerGot: the neighbour says it holds piece i. A seed shows it another
-// piece if fewer than RevealAhead shown ones are still unsent.
+// piece if fewer than swarm.RevealWindow shown ones are still unsent.
 func (sv *swarmServe) peerGot(i int) {
 	sv.svc.mu.Lock()
 	defer sv.svc.mu.Unlock()
@@ -500,6 +498,13 @@ func (sv *swarmServe) peerGot(i int) {
 	}
 	sv.has.Set(i)
 	sv.topUp()
+}
+
+// revealWindow: swarm.RevealWindow for the neighbours r could be served to
+// — those it is served to, or all connected peers if more (a fleet's
+// streams open one by one; the first is not alone). Called with s.mu held.
+func (s *swarmSvc) revealWindow(r *swarmRel) int {
+	return swarm.RevealWindow(max(len(r.serving), len(s.n.host.Network().Peers())))
 }
 
 // topUp: seed only; called with svc.mu and sv.mu held.
@@ -521,7 +526,7 @@ func (sv *swarmServe) topUp() {
 			ex.Set(i)
 		}
 	}
-	for _, i := range r.reveal.Pick(ex, swarm.RevealAhead-pending, sv.svc.rng) {
+	for _, i := range r.reveal.Pick(ex, sv.svc.revealWindow(r)-pending, nil) {
 		sv.shown.Set(i)
 		sv.queued(frame(frHave, uvarint(i)))
 	}
@@ -677,11 +682,13 @@ func uvarintLen(i int) int { return len(binary.AppendUvarint(nil, uint64(i))) }
 
 // swarmSession is one download of one release's pieces.
 type swarmSession struct {
-	svc   *swarmSvc
-	rel   *swarmRel
-	ev    chan swarmEvent
-	work  chan swarmBlock
-	sink  func(piece int, data []byte) // if set, told of every verified, stored piece
+	svc  *swarmSvc
+	rel  *swarmRel
+	ev   chan swarmEvent
+	work chan swarmBlock
+	// sink, if set, is given every verified piece first; true means it
+	// stored the block (by reference, in the file it writes).
+	sink  func(ctx context.Context, piece int, b blocks.Block) bool
 	mu    sync.Mutex
 	links map[peer.ID]*swarmLink
 }
@@ -739,7 +746,7 @@ func (l *swarmLink) send(f []byte) {
 // protocol, with a bitswap round whenever none arrives for the stall
 // timeout, until all are in. If another fetch of the same DAG holds the
 // swarm session, it returns want untouched for bitswap.
-func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(piece int, data []byte)) ([]cid.Cid, error) {
+func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(ctx context.Context, piece int, b blocks.Block) bool) ([]cid.Cid, error) {
 	s := n.swarm
 	pieces := content.UniqueCIDs(level)
 	missing := make(map[cid.Cid]bool, len(want))
@@ -1183,7 +1190,12 @@ func (ss *swarmSession) worker(ctx context.Context) {
 		c := ss.rel.pieces[w.piece]
 		b, err := blocks.NewBlockWithCid(w.data, c)
 		if err == nil {
-			err = s.n.store.Blocks.Put(ctx, b)
+			err = content.VerifyBlock(b)
+		}
+		if err == nil && (ss.sink == nil || !ss.sink(ctx, w.piece, b)) {
+			// Verified just above: the store's own check would hash
+			// the block a second time.
+			err = s.n.store.Blocks.PutVerified(ctx, b)
 		}
 		if err != nil {
 			if errors.Is(err, content.ErrHashMismatch) {
@@ -1197,9 +1209,6 @@ func (ss *swarmSession) worker(ctx context.Context) {
 			}
 			w.link.cancel()
 			continue
-		}
-		if ss.sink != nil {
-			ss.sink(w.piece, w.data)
 		}
 		if s.stored(ss.rel, w.piece) {
 			s.recv.Add(int64(len(w.data)))

@@ -432,7 +432,11 @@ func (s *Scheduler) pick(p int32, ps *peerState, now int64, offered Bitfield) (i
 			switch a := s.avail[i]; {
 			case a < bestAvail:
 				best, bestAvail, ties = i, a, 1
-			case a == bestAvail:
+			case a == bestAvail && !ps.seed:
+				// A seed's pieces are shown to us alone, lowest
+				// first (Reveal): take them in that order, so the
+				// file is hashed as it arrives. Among a device's,
+				// ties go to chance, so neighbours spread out.
 				ties++
 				if s.rng.IntN(ties) == 0 {
 					best = i

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -353,5 +354,21 @@ func TestSeedAskedLast(t *testing.T) {
 	s.Busy(2, 0, now)
 	if r := s.Next(now); len(r) != 1 || r[0] != (Request{1, 0}) {
 		t.Fatalf("after BUSY: got %v, want piece 0 from the seed", r)
+	}
+}
+
+// TestRevealInFileOrder: without rng, a seed shows the least shown pieces
+// lowest first, so one device alone gets the file in order; a second
+// device is shown the next distinct ones. A lone neighbour gets the wide
+// window.
+func TestRevealInFileOrder(t *testing.T) {
+	rv := NewReveal(8)
+	a := rv.Pick(NewBitfield(8), 3, nil)
+	b := rv.Pick(NewBitfield(8), 3, nil)
+	if fmt.Sprint(a) != "[0 1 2]" || fmt.Sprint(b) != "[3 4 5]" {
+		t.Fatalf("shown %v then %v", a, b)
+	}
+	if RevealWindow(1) != SoloRevealAhead || RevealWindow(2) != RevealAhead || SoloRevealAhead <= RevealAhead {
+		t.Fatalf("windows %d, %d", RevealWindow(1), RevealWindow(2))
 	}
 }
