@@ -68,6 +68,9 @@ const (
 	// idle (measured on 100 simulated devices: the last finished at 2.1x
 	// the Kumar-Ross bound with no limit, 1.85x with 2).
 	swarmUploadQueue = swarmUploads + 1
+	// swarmSoloQueue: the queue while the node serves one neighbour only
+	// (a lone device asks for swarm.Config.SoloPerPeer at a time).
+	swarmSoloQueue = 8 + 1
 	// swarmUploads: blocks being written at once, to all peers together.
 	// One would keep each block's transfer short on clean links, but on a
 	// lossy link one TCP connection carries a fraction of the link, and
@@ -106,9 +109,11 @@ type swarmSvc struct {
 	mu     sync.Mutex
 	rels   map[cid.Cid]*swarmRel
 	nserve map[peer.ID]int
-	recvBy map[peer.ID]int64 // verified bytes received from each peer
-	queued atomic.Int32      // requests waiting for our upload, all streams
-	maxQ   int32
+	// serving: len(nserve), read without mu.
+	serving atomic.Int32
+	recvBy  map[peer.ID]int64 // verified bytes received from each peer
+	queued  atomic.Int32      // requests waiting for our upload, all streams
+	maxQ    int32
 }
 
 // swarmRel is what the node knows of one release DAG.
@@ -307,12 +312,14 @@ func (s *swarmSvc) handle(st network.Stream) {
 		return
 	}
 	s.nserve[p]++
+	s.serving.Store(int32(len(s.nserve)))
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		if s.nserve[p]--; s.nserve[p] <= 0 {
 			delete(s.nserve, p)
 		}
+		s.serving.Store(int32(len(s.nserve)))
 		s.mu.Unlock()
 	}()
 	br := bufio.NewReader(st)
@@ -539,7 +546,9 @@ func (sv *swarmServe) request(i int) bool {
 	if !sv.greeted || i >= len(sv.rel.pieces) || len(sv.queue) >= swarmMaxQueue {
 		return false
 	}
-	if sv.svc.queued.Add(1) > sv.svc.maxQ {
+	// One neighbour served in all may queue as deep as a lone device
+	// asks (swarm.Config.SoloPerPeer): there is nobody to keep waiting.
+	if q := sv.svc.queued.Add(1); q > sv.svc.maxQ && (q > swarmSoloQueue || sv.svc.serving.Load() > 1) {
 		sv.svc.queued.Add(-1)
 		sv.queued(frame(frBusy, uvarint(i)))
 		return true
@@ -854,6 +863,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 				}
 				sess.mu.Unlock()
 			case frBitfield:
+				sched.SetNeighbours(len(n.host.Network().Peers()))
 				sched.SetSeed(e.link.id, e.link.superSeed.Load())
 				sched.SetHave(e.link.id, e.bf)
 			case frHave:
