@@ -372,3 +372,42 @@ func TestRevealInFileOrder(t *testing.T) {
 		t.Fatalf("windows %d, %d", RevealWindow(1), RevealWindow(2))
 	}
 }
+
+// TestSoloPipeline: a device whose one neighbour is its only one asks it
+// for SoloPerPeer pieces at a time, a seed's lowest first; BUSY to that
+// extra depth brings it back to PerPeer without backing off. With more
+// neighbours in all, PerPeer holds.
+func TestSoloPipeline(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := NewScheduler(32, nil, Config{}, rng(2))
+	s.SetNeighbours(1)
+	s.SetSeed(1, true)
+	s.SetHave(1, full(32))
+	reqs := s.Next(now)
+	if len(reqs) != DefaultConfig().SoloPerPeer {
+		t.Fatalf("lone neighbour asked for %d pieces, want %d", len(reqs), DefaultConfig().SoloPerPeer)
+	}
+	for j, r := range reqs {
+		if r.Piece != j {
+			t.Fatalf("a seed's pieces not asked lowest first: %v", reqs)
+		}
+	}
+	s.Busy(1, reqs[7].Piece, now)
+	s.Busy(1, reqs[6].Piece, now)
+	if more := s.Next(now); len(more) != 0 {
+		t.Fatalf("asked again past the depth it refused: %v", more)
+	}
+	for _, r := range reqs[:5] {
+		s.Received(1, r.Piece)
+	}
+	if more := s.Next(now); len(more) != 1 {
+		t.Fatalf("crowded neighbour: %d new requests with 1 of %d slots free, want 1", len(more), DefaultConfig().PerPeer)
+	}
+
+	s = NewScheduler(32, nil, Config{}, rng(3))
+	s.SetNeighbours(3)
+	s.SetHave(1, full(32))
+	if reqs := s.Next(now); len(reqs) != DefaultConfig().PerPeer {
+		t.Fatalf("one of three neighbours asked for %d pieces, want %d", len(reqs), DefaultConfig().PerPeer)
+	}
+}
