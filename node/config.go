@@ -61,7 +61,8 @@ type Installer struct {
 	// TOCSIN_PRODUCT, TOCSIN_VERSION, TOCSIN_SHA256, TOCSIN_RELEASE_ID and
 	// TOCSIN_DATA_DIR in its environment, in the data dir. Exit 0 means
 	// installed. It must be idempotent: after a crash mid-install it runs
-	// again. Required for devices.
+	// again. It must not change TOCSIN_FILE: the node serves the release's
+	// pieces from it. Required for devices.
 	Command []string `yaml:"command"`
 	// HealthCheck is argv run after a successful install, with the same
 	// variables; non-zero exit means the new version is unhealthy: the
