@@ -117,9 +117,11 @@ type Node struct {
 	docs        map[string]trust.Document // by Document.Key()
 	order       []string                  // doc keys in arrival order
 	progress    map[string]*releaseState  // by release ID
-	installed   map[string]string         // product → version installed by Tocsin
-	peersSeen   map[peer.ID]struct{}
-	fetches     map[string]*fetchTrack // running fetches by release ID
+	// progressWritten: when a fetch's progress last went to status.json.
+	progressWritten time.Time
+	installed       map[string]string // product → version installed by Tocsin
+	peersSeen       map[peer.ID]struct{}
+	fetches         map[string]*fetchTrack // running fetches by release ID
 	// ended are fetches that ended within the last endedGrace: their
 	// blocks may still be in flight and are not held against a peer.
 	ended      []*fetchTrack
