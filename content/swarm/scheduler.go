@@ -23,6 +23,11 @@ type Config struct {
 	// the time (loopback, 256 KiB pieces: 0.7 of net/http's throughput
 	// with 2). It also raises Window for that device. Default 8.
 	SoloPerPeer int
+	// SoloMaxWait: once a request at that lone neighbour has waited this
+	// long the link is slow or lossy, and the extra depth would only make
+	// the last requests time out: it is asked for PerPeer from then on.
+	// Default 500ms.
+	SoloMaxWait time.Duration
 	// Window is the most requests outstanding in all: enough to keep the
 	// device's downlink busy across round trips, few enough that it does
 	// not tie up many neighbours' queues. Default 4. (Measured on 100
@@ -59,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SoloPerPeer <= 0 {
 		c.SoloPerPeer = 8
+	}
+	if c.SoloMaxWait <= 0 {
+		c.SoloMaxWait = 500 * time.Millisecond
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
@@ -415,6 +423,7 @@ func (s *Scheduler) Next(now time.Time) []Request {
 	window, solo := s.cfg.Window, s.solo && n == 1
 	if solo {
 		window = max(window, s.cfg.SoloPerPeer)
+		s.checkSlow(s.ids[0], ns)
 	}
 	for progress := true; progress && s.out < window; {
 		progress = false
@@ -448,6 +457,22 @@ func (s *Scheduler) Next(now time.Time) []Request {
 		}
 	}
 	return out
+}
+
+// checkSlow marks lone neighbour p crowded once a request there has waited
+// SoloMaxWait (now in unix nanoseconds).
+func (s *Scheduler) checkSlow(p int32, now int64) {
+	ps := s.peers[p]
+	if ps.crowded || ps.out == 0 {
+		return
+	}
+	limit := now - int64(s.cfg.SoloMaxWait)
+	for i := 0; i < s.k; i++ {
+		if s.owner[i] == p && s.requested.Has(i) && !s.landed.Has(i) && s.askedAt[i] < limit {
+			ps.crowded = true
+			return
+		}
+	}
 }
 
 func (s *Scheduler) pick(p int32, ps *peerState, now int64, offered Bitfield) (int, bool) {

@@ -404,6 +404,20 @@ func TestSoloPipeline(t *testing.T) {
 		t.Fatalf("crowded neighbour: %d new requests with 1 of %d slots free, want 1", len(more), DefaultConfig().PerPeer)
 	}
 
+	// A slow lone neighbour: once a request has waited SoloMaxWait it is
+	// asked for PerPeer only.
+	s = NewScheduler(32, nil, Config{}, rng(4))
+	s.SetNeighbours(1)
+	s.SetHave(1, full(32))
+	reqs = s.Next(now)
+	later := now.Add(DefaultConfig().SoloMaxWait + time.Millisecond)
+	for _, r := range reqs[:7] {
+		s.Received(1, r.Piece)
+	}
+	if more := s.Next(later); len(more) != DefaultConfig().PerPeer-1 {
+		t.Fatalf("slow lone neighbour: %d new requests, want %d", len(more), DefaultConfig().PerPeer-1)
+	}
+
 	s = NewScheduler(32, nil, Config{}, rng(3))
 	s.SetNeighbours(3)
 	s.SetHave(1, full(32))
