@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/ipfs/boxo/blockstore"
@@ -77,14 +78,14 @@ func (r *refBlockstore) ref(ctx context.Context, c cid.Cid) (FileRef, bool) {
 	return ref, true
 }
 
-// usable reports whether ref's file is there and long enough; a reference
-// into a file that went away is forgotten.
-func (r *refBlockstore) usable(ctx context.Context, c cid.Cid, ref FileRef) bool {
-	if fi, err := os.Stat(ref.Path); err == nil && fi.Mode().IsRegular() && fi.Size() >= ref.Off+ref.Len {
-		return true
-	}
-	_ = r.ds.Delete(ctx, refKey(c))
-	return false
+// usable reports whether ref's file is there and long enough. A reference
+// into a file that is not there reads as missing but is kept: the file may
+// be between two names (MoveFileRefs follows a rename), and forgetting the
+// reference then would lose a piece the node has announced. Only bytes
+// that fail their hash make the store forget one (VerifyingBlockstore).
+func (r *refBlockstore) usable(ref FileRef) bool {
+	fi, err := os.Stat(ref.Path)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() >= ref.Off+ref.Len
 }
 
 func (r *refBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
@@ -97,16 +98,17 @@ func (r *refBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error
 		return nil, err
 	}
 	f, ferr := os.Open(ref.Path)
+	if errors.Is(ferr, fs.ErrNotExist) {
+		return nil, err // see usable
+	}
 	if ferr != nil {
-		_ = r.ds.Delete(ctx, refKey(c))
-		return nil, err
+		return nil, fmt.Errorf("read %s from %s: %w", c, ref.Path, ferr)
 	}
 	defer f.Close()
 	data := make([]byte, ref.Len)
 	if _, ferr := f.ReadAt(data, ref.Off); ferr != nil {
 		if errors.Is(ferr, io.EOF) {
-			_ = r.ds.Delete(ctx, refKey(c))
-			return nil, err
+			return nil, err // the file is shorter: see usable
 		}
 		return nil, fmt.Errorf("read %s from %s: %w", c, ref.Path, ferr)
 	}
@@ -126,7 +128,7 @@ func (r *refBlockstore) Has(ctx context.Context, c cid.Cid) (bool, error) {
 		return ok, err
 	}
 	ref, ok := r.ref(ctx, c)
-	return ok && r.usable(ctx, c, ref), nil
+	return ok && r.usable(ref), nil
 }
 
 func (r *refBlockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
@@ -134,7 +136,7 @@ func (r *refBlockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 	if !ipld.IsNotFound(err) {
 		return n, err
 	}
-	if ref, ok := r.ref(ctx, c); ok && r.usable(ctx, c, ref) {
+	if ref, ok := r.ref(ctx, c); ok && r.usable(ref) {
 		return int(ref.Len), nil
 	}
 	return n, err

@@ -293,6 +293,27 @@ func (p *pieceFile) discard() {
 	}
 }
 
+// linkFinal gives file (verified) the name final as a second link and
+// points the store's references to pieces at it. If this fails the caller's
+// rename still moves the file, and references left behind read as missing:
+// those pieces are fetched again.
+func (n *Node) linkFinal(ctx context.Context, file, final string, pieces []cid.Cid) error {
+	abs, err := filepath.Abs(final)
+	if err != nil {
+		return err
+	}
+	next := abs + ".next"
+	_ = os.Remove(next)
+	if err := os.Link(file, next); err != nil {
+		return fmt.Errorf("link file: %w", err)
+	}
+	if err := os.Rename(next, abs); err != nil {
+		os.Remove(next)
+		return fmt.Errorf("move file: %w", err)
+	}
+	return n.store.MoveFileRefs(ctx, pieces, file, abs)
+}
+
 // diskMargin is room kept free beyond a release's own needs, for the block
 // store's tables and logs, the audit log and the state files.
 const diskMargin = 32 << 20
@@ -555,17 +576,18 @@ func (n *Node) assemble(ctx context.Context, t target, root cid.Cid, pf *pieceFi
 	if size != t.Size || sum != t.SHA256 {
 		return "", fmt.Errorf("%w: %s: got %d bytes sha256 %s, want %d bytes sha256 %s", ErrMismatch, t.ID, size, sum[:min(16, len(sum))], t.Size, t.SHA256[:16])
 	}
+	if pf != nil && pf.refs && tmp == pf.File() {
+		// The store's references into the file follow it to its final
+		// name. The file gets that name while it keeps the old one (a
+		// second link), so every reference resolves throughout: a
+		// neighbour may be fetching pieces from it right now. The old
+		// name goes when assemble returns.
+		if err := n.linkFinal(ctx, tmp.Name(), final, pf.Pieces()); err != nil {
+			n.log.Warn("assemble: the store's references to the file's pieces were not updated", "release", t.ID, "err", err)
+		}
+	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("move verified file: %w", err)
-	}
-	if pf != nil && pf.refs && tmp == pf.File() {
-		// The store's references follow the file; if this fails they
-		// dangle, read as missing, and the leaves are fetched again.
-		if abs, err := filepath.Abs(final); err == nil {
-			if err := n.store.MoveFileRefs(ctx, pf.Pieces(), tmp.Name(), abs); err != nil {
-				n.log.Warn("assemble: the store's references to the file's pieces were not updated", "release", t.ID, "err", err)
-			}
-		}
 	}
 	crashpoint.Hit(crashpoint.FileAssembled)
 	return final, nil
