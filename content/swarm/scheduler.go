@@ -26,7 +26,8 @@ type Config struct {
 	// SoloMaxWait: once a request at that lone neighbour has waited this
 	// long the link is slow or lossy, and the extra depth would only make
 	// the last requests time out: it is asked for PerPeer from then on.
-	// Default 500ms.
+	// Default 2s (a fifth of Timeout; at 500ms a slow start on a fast
+	// link sometimes gave the depth up for good).
 	SoloMaxWait time.Duration
 	// Window is the most requests outstanding in all: enough to keep the
 	// device's downlink busy across round trips, few enough that it does
@@ -66,7 +67,7 @@ func (c Config) withDefaults() Config {
 		c.SoloPerPeer = 8
 	}
 	if c.SoloMaxWait <= 0 {
-		c.SoloMaxWait = 500 * time.Millisecond
+		c.SoloMaxWait = 2 * time.Second
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
