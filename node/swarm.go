@@ -511,7 +511,11 @@ func (sv *swarmServe) peerGot(i int) {
 // — those it is served to, or all connected peers if more (a fleet's
 // streams open one by one; the first is not alone). Called with s.mu held.
 func (s *swarmSvc) revealWindow(r *swarmRel) int {
-	return swarm.RevealWindow(max(len(r.serving), len(s.n.host.Network().Peers())))
+	n := len(r.serving)
+	if n <= 1 { // only then can the count of peers matter (it is not free on a seed with thousands)
+		n = max(n, len(s.n.host.Network().Peers()))
+	}
+	return swarm.RevealWindow(n)
 }
 
 // topUp: seed only; called with svc.mu and sv.mu held.
