@@ -13,7 +13,10 @@ import (
 
 	"github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -239,6 +242,58 @@ func TestStalePartialFileRemoved(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Fatalf("release dir holds %v, want only %s", names, releaseTarget(rel).Name)
+	}
+}
+
+// TestLeavesKeptInReleaseFile: after a swarm fetch the device holds every
+// leaf once, in the release file under its final name, with a reference
+// in the store and no copy in badger; reads through the references give
+// the leaves back (so the device serves them), and a neighbour behind it
+// fetches them from it.
+func TestLeavesKeptInReleaseFile(t *testing.T) {
+	ctx := context.Background()
+	f := newFleet(t, 2)
+	dev, next := f.devs[0], f.devs[1]
+	f.connect(f.seed.Host(), dev.Host())
+	f.connect(dev.Host(), next.Host())
+	waitMesh(t, next)
+	data := randomBytes(t, 300<<10)
+	rel, _, _ := f.publish(data, "2.0.0")
+	waitInstalled(t, next, rel.ID())
+	root, _ := cid.Decode(rel.RootCID)
+	leaves, err := content.Pieces(ctx, dev.store.Blocks, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, _ := filepath.Abs(dev.Status().Releases[rel.ID()].File)
+	for _, c := range leaves {
+		if inBadger, _ := dev.store.DS.Has(ctx, blockstore.BlockPrefix.Child(dshelp.MultihashToDsKey(c.Hash()))); inBadger {
+			t.Fatalf("leaf %s is in badger too", c)
+		}
+		b, err := dev.store.Blocks.Get(ctx, c)
+		if err != nil {
+			t.Fatalf("leaf %s: %v", c, err)
+		}
+		if !bytes.Contains(data, b.RawData()) {
+			t.Fatalf("leaf %s reads back wrong", c)
+		}
+	}
+	res, err := dev.store.DS.Query(ctx, query.Query{Prefix: "/filerefs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	for e := range res.Next() {
+		refs++
+		if !bytes.HasSuffix(e.Value, []byte(file)) {
+			t.Fatalf("a reference names another file: %q, want %s", e.Value, file)
+		}
+	}
+	if refs != len(leaves) {
+		t.Fatalf("%d references for %d leaves", refs, len(leaves))
+	}
+	if got, _ := os.ReadFile(filepath.Join(next.cfg.DataDir, "installed.bin")); !bytes.Equal(got, data) {
+		t.Fatal("the device behind installed a different file")
 	}
 }
 
