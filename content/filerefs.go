@@ -66,13 +66,18 @@ type refBlockstore struct {
 }
 
 func (r *refBlockstore) ref(ctx context.Context, c cid.Cid) (FileRef, bool) {
-	v, err := r.ds.Get(ctx, refKey(c))
+	return readRef(ctx, r.ds, c)
+}
+
+// readRef reads c's reference; one that does not decode is deleted.
+func readRef(ctx context.Context, d ds.Datastore, c cid.Cid) (FileRef, bool) {
+	v, err := d.Get(ctx, refKey(c))
 	if err != nil {
 		return FileRef{}, false
 	}
 	ref, err := decodeRef(v)
 	if err != nil {
-		_ = r.ds.Delete(ctx, refKey(c))
+		_ = d.Delete(ctx, refKey(c))
 		return FileRef{}, false
 	}
 	return ref, true
@@ -211,12 +216,8 @@ func (s *Store) MoveFileRefs(ctx context.Context, cs []cid.Cid, from, to string)
 		return fmt.Errorf("move file references: %w", err)
 	}
 	for _, c := range cs {
-		v, err := s.DS.Get(ctx, refKey(c))
-		if err != nil {
-			continue
-		}
-		ref, err := decodeRef(v)
-		if err != nil || ref.Path != from {
+		ref, ok := readRef(ctx, s.DS, c)
+		if !ok || ref.Path != from {
 			continue
 		}
 		ref.Path = to

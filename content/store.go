@@ -177,8 +177,9 @@ func (v *VerifyingBlockstore) corrupt(ctx context.Context, c cid.Cid, verr error
 // this process has hashed since the store opened — on Put, or on an
 // earlier read — is not hashed again: badger checks each value's CRC-32C
 // as it reads it (VerifyValueChecksum) and returns no bytes for a value
-// that fails, so a byte that rots on disk meanwhile is still caught, and a seed with a bad disk stops serving the block
-// rather than being banned by the fleet for sending it. The first read
+// that fails, so a byte that rots on disk meanwhile is still caught, and
+// a seed with a bad disk stops serving the block rather than being banned
+// by the fleet for sending it. The first read
 // after the store opens does hash (badger, reopening a value log whose
 // last entry was torn, can return the wrong bytes without an error), and
 // blocks held in a release file (FileRef) always are: anything may have

@@ -154,7 +154,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 			return nil
 		}
 		if n.swarming() && len(want) > 0 && content.LeafLevel(level) {
-			var sink func(context.Context, int, blocks.Block) bool
+			var sink pieceSink
 			if pf = n.openPieceFile(ctx, t, parents, level); pf != nil {
 				sink = pf.put
 			}
@@ -197,7 +197,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 // from the neighbours that speak it, with bitswap rounds when that stalls
 // (swarmFetch); by bitswap alone if another fetch of the same DAG already
 // holds its swarm session.
-func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(context.Context, int, blocks.Block) bool) error {
+func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink pieceSink) error {
 	missing, err := n.swarmFetch(ctx, root, level, want, got, sink)
 	if err != nil || len(missing) == 0 {
 		return err

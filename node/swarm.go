@@ -60,7 +60,8 @@ const (
 	// chunk size with its header.
 	swarmMaxFrame = content.MaxChunkSize + 64
 	// swarmMaxQueue: the most requests a neighbour may have queued at us;
-	// more is a protocol violation (the scheduler asks for 2).
+	// more is a protocol violation (the scheduler asks for 2, or 8 of a
+	// lone neighbour).
 	swarmMaxQueue = 64
 	// swarmUploadQueue: the most requests the node takes on at once, the
 	// one being sent included; more get BUSY. A longer queue ties up
@@ -70,7 +71,7 @@ const (
 	swarmUploadQueue = swarmUploads + 1
 	// swarmSoloQueue: the queue while the node serves one neighbour only
 	// (a lone device asks for swarm.Config.SoloPerPeer at a time).
-	swarmSoloQueue = 8 + 1
+	swarmSoloQueue = swarm.DefaultSoloPerPeer + 1
 	// swarmUploads: blocks being written at once, to all peers together.
 	// One would keep each block's transfer short on clean links, but on a
 	// lossy link one TCP connection carries a fraction of the link, and
@@ -695,13 +696,11 @@ func uvarintLen(i int) int { return len(binary.AppendUvarint(nil, uint64(i))) }
 
 // swarmSession is one download of one release's pieces.
 type swarmSession struct {
-	svc  *swarmSvc
-	rel  *swarmRel
-	ev   chan swarmEvent
-	work chan swarmBlock
-	// sink, if set, is given every verified piece first; true means it
-	// stored the block (by reference, in the file it writes).
-	sink  func(ctx context.Context, piece int, b blocks.Block) bool
+	svc   *swarmSvc
+	rel   *swarmRel
+	ev    chan swarmEvent
+	work  chan swarmBlock
+	sink  pieceSink // if set, is given every verified piece first
 	mu    sync.Mutex
 	links map[peer.ID]*swarmLink
 }
@@ -759,7 +758,7 @@ func (l *swarmLink) send(f []byte) {
 // protocol, with a bitswap round whenever none arrives for the stall
 // timeout, until all are in. If another fetch of the same DAG holds the
 // swarm session, it returns want untouched for bitswap.
-func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink func(ctx context.Context, piece int, b blocks.Block) bool) ([]cid.Cid, error) {
+func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink pieceSink) ([]cid.Cid, error) {
 	s := n.swarm
 	pieces := content.UniqueCIDs(level)
 	missing := make(map[cid.Cid]bool, len(want))
@@ -1176,6 +1175,10 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 		}
 	}
 }
+
+// pieceSink takes a verified piece (the file a fetch writes); true means it
+// stored the block too (by reference, in that file).
+type pieceSink func(ctx context.Context, piece int, b blocks.Block) bool
 
 // swarmBlock is a block read off a link, not yet verified.
 type swarmBlock struct {

@@ -53,6 +53,10 @@ type Config struct {
 	Endgame time.Duration
 }
 
+// DefaultSoloPerPeer is Config.SoloPerPeer's default (an uploader serving
+// one neighbour queues as many).
+const DefaultSoloPerPeer = 8
+
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config { return Config{}.withDefaults() }
 
@@ -64,7 +68,7 @@ func (c Config) withDefaults() Config {
 		c.Window = 4
 	}
 	if c.SoloPerPeer <= 0 {
-		c.SoloPerPeer = 8
+		c.SoloPerPeer = DefaultSoloPerPeer
 	}
 	if c.SoloMaxWait <= 0 {
 		c.SoloMaxWait = 2 * time.Second
