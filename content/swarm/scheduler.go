@@ -34,15 +34,15 @@ type Config struct {
 	// not tie up many neighbours' queues. Default 6. On the stack engine
 	// (real nodes on simnet, 300 devices, 4 MiB in 32 KiB pieces) the
 	// last device finished at 1.73-1.77x the Kumar-Ross bound with 6,
-	// 1.80 with 8 and 1.89-1.95x with 4: a QUIC connection that carries
+	// 1.80x with 8 and 1.89-1.95x with 4: a QUIC connection that carries
 	// a 32 KiB block now and then is paced below the link rate (quic-go
 	// sends at 1.25 x cwnd / smoothed RTT; measured there, a mean
 	// smoothed RTT of 35 ms on 20 ms links and a third of the windows
 	// under 40 kB), so more transfers at once keep links fuller. The
-	// model engine, which has no pacing, prefers 4 (1.57x against 1.66-1.70x
-	// with 6 on 1,000 devices); the stack runs the real code. On the
-	// 30%-loss namespace fleet the slowest device took 94-160 s with 4
-	// and 164-188 s with 6, too spread to tell apart.
+	// model engine, which has no pacing, prefers 4 (1.57x against
+	// 1.66-1.70x with 6 on 1,000 devices); the stack runs the real code.
+	// On the 30%-loss namespace fleet the slowest device took 94-160 s
+	// with 4 and 164-188 s with 6, too spread to tell apart.
 	Window int
 	// Timeout: a request unanswered this long is given up, asked of
 	// another neighbour, and the silent one is not asked again for
