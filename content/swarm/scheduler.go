@@ -51,8 +51,9 @@ type Config struct {
 	// Backoff: see Timeout. Default 10s.
 	Backoff time.Duration
 	// BusyBackoff: a neighbour that answered BUSY (its upload queue is
-	// full) is not asked again for this long. Default 50ms, about two
-	// 64 KiB pieces at 20 Mbit/s.
+	// full) is not asked again for this long. Default 25ms, about two
+	// 32 KiB pieces at 20 Mbit/s (10ms made no difference on 300 stack
+	// devices: 1.74x the Kumar-Ross bound, against 1.75-1.77x).
 	BusyBackoff time.Duration
 	// Endgame: once every missing piece some neighbour has is asked for,
 	// a piece asked for at least this long ago may be asked of one more
