@@ -134,9 +134,13 @@ func TestAttacksLeaveTrustedStateUnchanged(t *testing.T) {
 	rel := b.base
 	rel.Version, rel.Seq = "2.1.0", rel.Seq+10
 	// A second advisory revision, so an older one can be replayed.
-	b.announce(b.advisory(b.base, 2, b.clk.now().Add(time.Hour)))
+	// The revision's time, taken once: the test clock runs with the wall
+	// clock, so recomputing it while waiting missed the revision whenever
+	// a second boundary passed before it reached d1.
+	rev2 := b.clk.now().Add(time.Hour)
+	b.announce(b.advisory(b.base, 2, rev2))
 	waitFor(t, "revision 2 on d1", 10*time.Second, func() bool {
-		return b.nxt.TrustState().Marks["advisory/TSA-2.0.0"].Seq == uint64(b.clk.now().Add(time.Hour).Truncate(time.Second).UnixMilli())
+		return b.nxt.TrustState().Marks["advisory/TSA-2.0.0"].Seq == uint64(rev2.Truncate(time.Second).UnixMilli())
 	})
 	_ = b.seed.SendHeartbeat(context.Background(), s.hb)
 	waitFor(t, "heartbeat on d1", 10*time.Second, func() bool { return b.nxt.TrustState().Heartbeat != nil })
