@@ -11,6 +11,9 @@
 //     fetch needs no second pass over the store; the file's SHA-256 is
 //     taken as pieces come in file order, and Finish fills in leaves held
 //     from before and reads back only what was not hashed on the way in.
+//     Every 8 MiB written it asks the kernel to start writing the file
+//     back (writeback_linux.go), so the fetch's final fsync has little
+//     left to wait for and dirty pages stay bounded.
 //   - filerefs.go: blocks kept as references into a release file (path,
 //     offset, length) instead of a second copy in badger's value log —
 //     our own small take on boxo's filestore, which keys files under one

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -40,6 +41,12 @@ type PieceFile struct {
 	done []bool
 	err  error
 
+	// Bytes written since the kernel was last asked to start writing the
+	// file back, and whether such a request is under way (see Put).
+	dirty atomic.Int64
+	wbRun atomic.Bool
+	wbN   atomic.Int64 // writebacks started (for tests)
+
 	// The file's SHA-256, taken as the pieces arrive in file order, so
 	// Finish reads back only what came out of order or not at all.
 	hmu    sync.Mutex
@@ -51,6 +58,14 @@ type PieceFile struct {
 	ahead  map[int][]byte
 	stream bool // false once more than maxAhead pieces were ahead
 }
+
+// writebackEvery: after this many bytes written, Put asks the kernel to
+// start writing the file to disk (startWriteback). Otherwise the whole
+// release sits in dirty pages until the fetch's final fsync, which then
+// waits for all of it at once: on a fast link that wait was a fifth of
+// the fetch, and on a gateway with little memory a large release would
+// fill it with dirty pages.
+const writebackEvery = 8 << 20
 
 // maxAhead: pieces kept in memory while they wait for the ones before
 // them to be hashed (4 MiB of 256 KiB pieces). Beyond that Finish hashes
@@ -150,8 +165,24 @@ func (pf *PieceFile) Put(i int, data []byte) error {
 	}
 	if err == nil {
 		pf.hashInOrder(i, data)
+		pf.kickWriteback(int64(len(data) * len(pf.offs[i])))
 	}
 	return err
+}
+
+// kickWriteback counts n bytes written and, every writebackEvery bytes,
+// starts the kernel writing the file back, on its own goroutine (the
+// request may wait for the disk's queue) and at most one at a time.
+func (pf *PieceFile) kickWriteback(n int64) {
+	if pf.dirty.Add(n) < writebackEvery || !pf.wbRun.CompareAndSwap(false, true) {
+		return
+	}
+	pf.dirty.Store(0)
+	pf.wbN.Add(1)
+	go func() {
+		defer pf.wbRun.Store(false)
+		startWriteback(pf.f)
+	}()
 }
 
 // hashInOrder feeds the hash every piece it can, in file order, from

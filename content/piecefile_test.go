@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/go-cid"
@@ -269,5 +270,47 @@ func TestPieceFileHashesInOrder(t *testing.T) {
 				t.Fatal("file differs")
 			}
 		})
+	}
+}
+
+// TestPieceFileStartsWriteback: a file written through Put asks the kernel
+// to start writing it back as it grows (every writebackEvery bytes), not
+// only at the final fsync, and the file still comes out byte for byte.
+func TestPieceFileStartsWriteback(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const chunk = 256 << 10
+	data := make([]byte, 3*writebackEvery+chunk/2)
+	for i := range data {
+		data[i] = byte(rng.IntN(256))
+	}
+	bs, pf, f, lv := pieceFileFixture(t, data, chunk)
+	leaves := lv[len(lv)-1]
+	for _, i := range rng.Perm(len(pf.Pieces())) {
+		b, err := bs.Get(ctx, pf.Pieces()[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pf.Put(i, b.RawData()); err != nil {
+			t.Fatal(err)
+		}
+		for pf.wbRun.Load() { // one at a time: let each finish, so the count is exact
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if n, want := pf.wbN.Load(), int64(len(data)/writebackEvery); n != want {
+		t.Errorf("%d writebacks started for %d bytes in %d leaves; want %d (one per %d bytes)", n, len(data), len(leaves), want, writebackEvery)
+	}
+	size, sum, err := pf.Finish(ctx, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	if size != int64(len(data)) || sum != hex.EncodeToString(want[:]) {
+		t.Fatalf("finished %d bytes sha256 %s; want %d bytes %x", size, sum, len(data), want)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file differs from the data (%v)", err)
 	}
 }

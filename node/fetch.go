@@ -475,9 +475,11 @@ func remaining(want []cid.Cid, pending map[cid.Cid]struct{}) []cid.Cid {
 }
 
 // progressWriteInterval: a fetch's progress reaches status.json at most
-// this often (Status has it at once). Each write is an fsync, and it runs
-// in the swarm session's loop: every 16 pieces stalled the requests of a
-// fast link (a 256 MiB fetch wrote status.json 64 times).
+// this often (Status has it at once). Each write ends in an fsync, which
+// on ext4 waits for the data the fetch has written meanwhile, so it runs
+// on its own goroutine, one at a time: in the swarm session's loop it
+// stalled the requests of a fast link (every 16 pieces, at first, wrote
+// status.json 64 times in a 256 MiB fetch).
 const progressWriteInterval = 250 * time.Millisecond
 
 func (n *Node) progressUpdate(id string, fs FetchStats) {
@@ -491,8 +493,11 @@ func (n *Node) progressUpdate(id string, fs FetchStats) {
 		n.progressWritten = now
 	}
 	n.mu.Unlock()
-	if write {
-		n.writeStatus()
+	if write && n.statusAsync.CompareAndSwap(false, true) {
+		n.goFn(func() {
+			defer n.statusAsync.Store(false)
+			n.writeStatus()
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
@@ -119,9 +120,14 @@ type Node struct {
 	progress    map[string]*releaseState  // by release ID
 	// progressWritten: when a fetch's progress last went to status.json.
 	progressWritten time.Time
-	installed       map[string]string // product → version installed by Tocsin
-	peersSeen       map[peer.ID]struct{}
-	fetches         map[string]*fetchTrack // running fetches by release ID
+	// statusAsync: a progress write of status.json is under way (see
+	// progressUpdate); statusMu orders all writes of it, so the last one
+	// written holds the latest state.
+	statusAsync atomic.Bool
+	statusMu    sync.Mutex
+	installed   map[string]string // product → version installed by Tocsin
+	peersSeen   map[peer.ID]struct{}
+	fetches     map[string]*fetchTrack // running fetches by release ID
 	// ended are fetches that ended within the last endedGrace: their
 	// blocks may still be in flight and are not held against a peer.
 	ended      []*fetchTrack

@@ -308,6 +308,8 @@ func (n *Node) writeStatus() {
 	if n.store == nil {
 		return
 	}
+	n.statusMu.Lock()
+	defer n.statusMu.Unlock()
 	b, err := json.MarshalIndent(n.Status(), "", "  ")
 	if err != nil {
 		return
