@@ -1,6 +1,7 @@
 package content
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -147,9 +148,9 @@ func NewPieceFile(ctx context.Context, bs blockstore.Blockstore, f *os.File, par
 	return pf, nil
 }
 
-// Put writes piece i's bytes wherever the layout has them. A failure (a
-// full disk, a length the layout does not expect) is returned and kept for
-// Finish.
+// Put writes piece i's bytes wherever the layout has them; it keeps no
+// reference to data once it returns. A failure (a full disk, a length the
+// layout does not expect) is returned and kept for Finish.
 func (pf *PieceFile) Put(i int, data []byte) error {
 	if i < 0 || i >= len(pf.offs) {
 		return fmt.Errorf("%w: no piece %d", ErrLayout, i)
@@ -208,6 +209,12 @@ func (pf *PieceFile) hashInOrder(i int, data []byte) {
 	}
 	if len(pf.ahead) > maxAhead {
 		pf.stream, pf.ahead = false, nil
+		return
+	}
+	// A piece still waiting for its turn outlives the caller's buffer
+	// (Put keeps nothing the caller passed it).
+	if d, ok := pf.ahead[i]; ok {
+		pf.ahead[i] = bytes.Clone(d)
 	}
 }
 

@@ -314,3 +314,53 @@ func TestPieceFileStartsWriteback(t *testing.T) {
 		t.Fatalf("file differs from the data (%v)", err)
 	}
 }
+
+// TestPieceFileKeepsNoCallerBuffer: Put keeps nothing of the buffer it is
+// given (the swarm protocol reads blocks into recycled buffers): pieces
+// put out of file order, each buffer overwritten right after its Put,
+// still hash and rebuild to the original.
+func TestPieceFileKeepsNoCallerBuffer(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	const chunk = 4 << 10
+	data := make([]byte, 40*chunk+77)
+	for i := range data {
+		data[i] = byte(rng.IntN(256))
+	}
+	bs, pf, _, _ := pieceFileFixture(t, data, chunk)
+	n := len(pf.Pieces())
+	// Back to front, then the first: every piece but the first waits
+	// ahead of its turn (up to maxAhead of them).
+	order := []int{}
+	for i := min(n-1, maxAhead); i >= 1; i-- {
+		order = append(order, i)
+	}
+	order = append(order, 0)
+	for i := min(n-1, maxAhead) + 1; i < n; i++ {
+		order = append(order, i)
+	}
+	buf := make([]byte, chunk)
+	for _, i := range order {
+		b, err := bs.Get(ctx, pf.Pieces()[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = append(buf[:0], b.RawData()...)
+		if err := pf.Put(i, buf); err != nil {
+			t.Fatal(err)
+		}
+		for j := range buf {
+			buf[j] = 0xAA
+		}
+	}
+	if !pf.stream {
+		t.Fatal("the test put more pieces ahead than the file keeps: it did not exercise the buffers kept ahead")
+	}
+	_, sum, err := pf.Finish(ctx, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256.Sum256(data); sum != hex.EncodeToString(want[:]) {
+		t.Fatalf("sha256 %s, want %x: Put kept a caller's buffer", sum, want)
+	}
+}

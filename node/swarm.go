@@ -2,11 +2,13 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -1112,10 +1114,13 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 		}
 	}
 	for {
-		typ, body, err := readFrame(br, swarmMaxFrame)
+		typ, body, buf, err := readFrameBuf(br, swarmMaxFrame)
 		if err != nil {
 			_ = st.Reset()
 			return
+		}
+		if typ != frBlock {
+			putBlockBuf(buf) // no frame but a block's is that large; nothing kept it
 		}
 		switch typ {
 		case frBitfield:
@@ -1152,6 +1157,7 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 			s.mu.Unlock()
 			if dup {
 				s.dup.Add(int64(len(data)))
+				putBlockBuf(buf)
 				if !emit(swarmEvent{link: l, kind: evStored, piece: int(i)}) {
 					return
 				}
@@ -1165,7 +1171,7 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 				return
 			}
 			select {
-			case ss.work <- swarmBlock{link: l, piece: int(i), data: data}:
+			case ss.work <- swarmBlock{link: l, piece: int(i), data: data, buf: buf}:
 			case <-ctx.Done():
 				return
 			}
@@ -1180,11 +1186,13 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 // stored the block too (by reference, in that file).
 type pieceSink func(ctx context.Context, piece int, b blocks.Block) bool
 
-// swarmBlock is a block read off a link, not yet verified.
+// swarmBlock is a block read off a link, not yet verified. data lies in
+// buf, which the worker hands back to blockBufs when it is done with it.
 type swarmBlock struct {
 	link  *swarmLink
 	piece int
 	data  []byte
+	buf   *[]byte
 }
 
 // swarmWorkers: blocks verified, stored and written to the file at once
@@ -1196,7 +1204,6 @@ const swarmWorkers = 2
 // to the session's sink (the file being written) and reports it stored.
 // A block that does not hash to its CID bans its sender.
 func (ss *swarmSession) worker(ctx context.Context) {
-	s := ss.svc
 	for {
 		var w swarmBlock
 		select {
@@ -1204,41 +1211,63 @@ func (ss *swarmSession) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		c := ss.rel.pieces[w.piece]
-		b, err := blocks.NewBlockWithCid(w.data, c)
-		if err == nil {
-			err = content.VerifyBlock(b)
+		ss.store(ctx, w)
+		putBlockBuf(w.buf)
+	}
+}
+
+// store verifies, stores and reports one block (see worker). Nothing may
+// keep w.data once it returns: its buffer goes back to blockBufs.
+func (ss *swarmSession) store(ctx context.Context, w swarmBlock) {
+	s := ss.svc
+	c := ss.rel.pieces[w.piece]
+	b, err := blocks.NewBlockWithCid(w.data, c)
+	if err == nil {
+		err = content.VerifyBlock(b)
+	}
+	if err == nil && (ss.sink == nil || !ss.sink(ctx, w.piece, b)) {
+		// Verified just above: the store's own check would hash
+		// the block a second time.
+		err = s.n.store.Blocks.PutVerified(ctx, b)
+	}
+	if err != nil {
+		if errors.Is(err, content.ErrHashMismatch) {
+			s.rejected.Add(int64(len(w.data)))
+			// Over an authenticated connection a block that does not
+			// hash to the piece asked for is no accident: ban.
+			s.n.log.Warn("swarm: a peer sent a block that does not match its CID; banning it", "peer", w.link.peer, "cid", c)
+			s.n.unwanted(w.link.peer, s.n.strikes.Threshold())
+		} else if ctx.Err() == nil {
+			s.n.log.Warn("swarm: store block", "cid", c, "err", err)
 		}
-		if err == nil && (ss.sink == nil || !ss.sink(ctx, w.piece, b)) {
-			// Verified just above: the store's own check would hash
-			// the block a second time.
-			err = s.n.store.Blocks.PutVerified(ctx, b)
-		}
-		if err != nil {
-			if errors.Is(err, content.ErrHashMismatch) {
-				s.rejected.Add(int64(len(w.data)))
-				// Over an authenticated connection a block that does not
-				// hash to the piece asked for is no accident: ban.
-				s.n.log.Warn("swarm: a peer sent a block that does not match its CID; banning it", "peer", w.link.peer, "cid", c)
-				s.n.unwanted(w.link.peer, s.n.strikes.Threshold())
-			} else if ctx.Err() == nil {
-				s.n.log.Warn("swarm: store block", "cid", c, "err", err)
-			}
-			w.link.cancel()
-			continue
-		}
-		if s.stored(ss.rel, w.piece) {
-			s.recv.Add(int64(len(w.data)))
-			s.received(w.link.peer, len(w.data))
-			_ = s.n.bs.NotifyNewBlocks(ctx, b) // bitswap peers waiting for it
-		} else {
-			s.dup.Add(int64(len(w.data)))
-		}
-		select {
-		case ss.ev <- swarmEvent{link: w.link, kind: evStored, piece: w.piece, size: len(w.data)}:
-		case <-ctx.Done():
-			return
-		}
+		w.link.cancel()
+		return
+	}
+	if s.stored(ss.rel, w.piece) {
+		s.recv.Add(int64(len(w.data)))
+		s.received(w.link.peer, len(w.data))
+		s.n.notifyBitswap(ctx, b)
+	} else {
+		s.dup.Add(int64(len(w.data)))
+	}
+	select {
+	case ss.ev <- swarmEvent{link: w.link, kind: evStored, piece: w.piece, size: len(w.data)}:
+	case <-ctx.Done():
+	}
+}
+
+// notifyBitswap tells bitswap a block arrived by the swarm protocol: its
+// server, for peers waiting for the block (it keeps only the CID and
+// size), and its client only if one of our own bitswap fetches wants the
+// block — with a copy, since the client hands the block on and b's bytes
+// are a recycled buffer (blockBufs).
+func (n *Node) notifyBitswap(ctx context.Context, b blocks.Block) {
+	_ = n.bs.Server.NotifyNewBlocks(ctx, b)
+	if !slices.ContainsFunc(n.bs.Client.GetWantlist(), b.Cid().Equals) {
+		return
+	}
+	if cp, err := blocks.NewBlockWithCid(bytes.Clone(b.RawData()), b.Cid()); err == nil {
+		_ = n.bs.Client.NotifyNewBlocks(ctx, cp)
 	}
 }
 
@@ -1261,7 +1290,52 @@ func piece(body []byte) (int, bool) {
 	return int(i), true
 }
 
+// blockBufs recycles the buffers of BLOCK frames (readFrameBuf): a fetch
+// at link speed otherwise allocates, zeroes and collects its whole size
+// again, and on a virtual machine fresh memory costs several times more
+// to touch than recycled memory.
+var blockBufs sync.Pool // of *[]byte
+
+// pooledFrame: frames at least this large are read into blockBufs.
+const pooledFrame = 16 << 10
+
+// putBlockBuf hands buf back to blockBufs (nil: nothing to hand back).
+func putBlockBuf(buf *[]byte) {
+	if buf != nil {
+		blockBufs.Put(buf)
+	}
+}
+
+// readFrameBuf is readFrame for a link's read loop: a large body lies in
+// a buffer from blockBufs, returned as buf (else buf is nil), for the
+// caller to hand back with putBlockBuf once nothing uses body.
+func readFrameBuf(r *bufio.Reader, max int) (byte, []byte, *[]byte, error) {
+	var buf *[]byte
+	typ, body, err := readFrameWith(r, max, func(n int) []byte {
+		if n < pooledFrame {
+			return make([]byte, n)
+		}
+		if p, _ := blockBufs.Get().(*[]byte); p != nil && cap(*p) >= n {
+			buf = p
+		} else {
+			b := make([]byte, n)
+			buf = &b
+		}
+		*buf = (*buf)[:n]
+		return *buf
+	})
+	if err != nil {
+		putBlockBuf(buf)
+		return 0, nil, nil, err
+	}
+	return typ, body, buf, nil
+}
+
 func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
+	return readFrameWith(r, max, func(n int) []byte { return make([]byte, n) })
+}
+
+func readFrameWith(r *bufio.Reader, max int, alloc func(int) []byte) (byte, []byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return 0, nil, err
@@ -1273,7 +1347,7 @@ func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	body := make([]byte, n-1)
+	body := alloc(int(n - 1))
 	if _, err := io.ReadFull(r, body); err != nil {
 		return 0, nil, err
 	}

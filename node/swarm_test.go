@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/datastore/dshelp"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
 
 	"github.com/tocsin-iiot/tocsin/content"
 	"github.com/tocsin-iiot/tocsin/content/swarm"
@@ -359,5 +362,71 @@ func TestSwarmUnknownRootsBounded(t *testing.T) {
 	}
 	for _, st := range open {
 		st.Reset()
+	}
+}
+
+// TestSwarmFrameBuffers: a large frame is read into a recycled buffer,
+// handed back with its body; small frames and errors hand none out.
+func TestSwarmFrameBuffers(t *testing.T) {
+	data := randomBytes(t, pooledFrame+100)
+	f := frame(frBlock, append(uvarint(7), data...))
+	typ, body, buf, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f)), swarmMaxFrame)
+	if err != nil || typ != frBlock || buf == nil {
+		t.Fatalf("block frame: type %d, buffer %v, %v", typ, buf != nil, err)
+	}
+	if &(*buf)[0] != &body[0] || !bytes.Equal(body[1:], data) {
+		t.Fatal("the body does not lie in the buffer handed out, or differs")
+	}
+	putBlockBuf(buf)
+	_, _, small, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frHave, uvarint(3)))), swarmMaxFrame)
+	if err != nil || small != nil {
+		t.Fatalf("a HAVE frame came with a recycled buffer (%v)", err)
+	}
+	_, _, cut, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f[:len(f)-1])), swarmMaxFrame)
+	if err == nil || cut != nil {
+		t.Fatalf("a frame cut short: err %v, buffer handed out %v", err, cut != nil)
+	}
+}
+
+// TestSwarmNotifiesBitswapWithCopy: a block that arrives by the swarm
+// protocol while one of the node's own bitswap fetches waits for it
+// reaches that fetch, as a copy: the swarm's buffer is recycled (here,
+// overwritten) as soon as the block is stored.
+func TestSwarmNotifiesBitswapWithCopy(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	data := randomBytes(t, 4<<10)
+	want := bytes.Clone(data)
+	h, err := mh.Sum(data, mh.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := blocks.NewBlockWithCid(data, cid.NewCidV1(cid.Raw, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan blocks.Block, 1)
+	go func() {
+		blk, err := dev.bs.GetBlock(ctx, b.Cid())
+		if err == nil {
+			got <- blk
+		}
+		close(got)
+	}()
+	waitFor(t, "the bitswap fetch to want the block", 5*time.Second, func() bool {
+		return slices.ContainsFunc(dev.bs.Client.GetWantlist(), b.Cid().Equals)
+	})
+	dev.notifyBitswap(ctx, b)
+	for i := range data {
+		data[i] ^= 0xFF
+	}
+	blk, ok := <-got
+	if !ok {
+		t.Fatal("the bitswap fetch never got the block")
+	}
+	if !bytes.Equal(blk.RawData(), want) {
+		t.Fatal("the bitswap fetch got the swarm's buffer, since overwritten, not a copy")
 	}
 }
