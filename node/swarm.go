@@ -1187,7 +1187,7 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 type pieceSink func(ctx context.Context, piece int, b blocks.Block) bool
 
 // swarmBlock is a block read off a link, not yet verified. data lies in
-// buf, which the worker hands back to blockBufs when it is done with it.
+// buf, which the worker hands back to blockBufs when nothing keeps it.
 type swarmBlock struct {
 	link  *swarmLink
 	piece int
@@ -1211,23 +1211,28 @@ func (ss *swarmSession) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		ss.store(ctx, w)
-		putBlockBuf(w.buf)
+		if ss.store(ctx, w) {
+			putBlockBuf(w.buf)
+		}
 	}
 }
 
-// store verifies, stores and reports one block (see worker). Nothing may
-// keep w.data once it returns: its buffer goes back to blockBufs.
-func (ss *swarmSession) store(ctx context.Context, w swarmBlock) {
+// store verifies, stores and reports one block (see worker). It reports
+// whether w.buf may be recycled: true unless the block's bytes went to the
+// store, which may keep them (a map datastore does), rather than only into
+// the release file.
+func (ss *swarmSession) store(ctx context.Context, w swarmBlock) (recycle bool) {
 	s := ss.svc
 	c := ss.rel.pieces[w.piece]
 	b, err := blocks.NewBlockWithCid(w.data, c)
 	if err == nil {
 		err = content.VerifyBlock(b)
 	}
+	recycle = true
 	if err == nil && (ss.sink == nil || !ss.sink(ctx, w.piece, b)) {
 		// Verified just above: the store's own check would hash
 		// the block a second time.
+		recycle = false
 		err = s.n.store.Blocks.PutVerified(ctx, b)
 	}
 	if err != nil {
@@ -1241,7 +1246,7 @@ func (ss *swarmSession) store(ctx context.Context, w swarmBlock) {
 			s.n.log.Warn("swarm: store block", "cid", c, "err", err)
 		}
 		w.link.cancel()
-		return
+		return recycle
 	}
 	if s.stored(ss.rel, w.piece) {
 		s.recv.Add(int64(len(w.data)))
@@ -1254,6 +1259,7 @@ func (ss *swarmSession) store(ctx context.Context, w swarmBlock) {
 	case ss.ev <- swarmEvent{link: w.link, kind: evStored, piece: w.piece, size: len(w.data)}:
 	case <-ctx.Done():
 	}
+	return recycle
 }
 
 // notifyBitswap tells bitswap a block arrived by the swarm protocol: its

@@ -430,3 +430,38 @@ func TestSwarmNotifiesBitswapWithCopy(t *testing.T) {
 		t.Fatal("the bitswap fetch got the swarm's buffer, since overwritten, not a copy")
 	}
 }
+
+// TestSwarmMemoryStoreKeepsBlocks: with blocks kept in memory (the stack
+// simulator's store, a map that keeps the slices it is given), a block's
+// buffer is not recycled for the next frame: every block the device holds
+// after the fetch still hashes to its CID.
+func TestSwarmMemoryStoreKeepsBlocks(t *testing.T) {
+	f := newFleet(t, 1, func(f *fleet) { f.opts.MemoryStore, f.opts.DiscardFiles = true, true })
+	dev := f.devs[0]
+	f.connect(f.seed.Host(), dev.Host())
+	waitMesh(t, dev)
+	data := randomBytes(t, 3<<20+999)
+	rel, _, _ := f.publish(data, "2.0.0")
+	waitFor(t, "device fetched and verified the release", 60*time.Second, func() bool {
+		st := dev.Status().Releases[rel.ID()]
+		return st != nil && st.Fetched
+	})
+	if sw := dev.SwarmStats(); sw.Received < int64(len(data)) {
+		t.Fatalf("the swarm protocol brought %d of %d bytes: the test did not exercise it", sw.Received, len(data))
+	}
+	ctx := context.Background()
+	keys, err := dev.store.Blocks.AllKeysChan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for c := range keys {
+		if _, err := dev.store.Blocks.Get(ctx, c); err != nil {
+			t.Errorf("block %s no longer matches its CID: %v", c, err)
+		}
+		n++
+	}
+	if n < len(data)/(256<<10) {
+		t.Fatalf("the device holds %d blocks, fewer than the release's leaves", n)
+	}
+}
