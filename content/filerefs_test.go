@@ -144,6 +144,19 @@ func TestMoveFileRefs(t *testing.T) {
 // torn last entry's bytes without an error). Either way the block is
 // reported corrupt and not served.
 func TestServedCatchesRot(t *testing.T) {
+	get := func(st *Store, c cid.Cid) error {
+		_, err := st.Blocks.Served().Get(context.Background(), c)
+		return err
+	}
+	into := func(st *Store, c cid.Cid) error {
+		_, _, err := GetInto(context.Background(), st.Blocks.Served(), c, make([]byte, 0, 64<<10))
+		return err
+	}
+	t.Run("Get", func(t *testing.T) { servedCatchesRot(t, get) })
+	t.Run("GetInto", func(t *testing.T) { servedCatchesRot(t, into) })
+}
+
+func servedCatchesRot(t *testing.T, read func(*Store, cid.Cid) error) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := OpenStore(dir, StoreConfig{})
@@ -182,11 +195,11 @@ func TestServedCatchesRot(t *testing.T) {
 	}
 
 	data, b := put(st)
-	if _, err := st.Blocks.Served().Get(ctx, b.Cid()); err != nil {
+	if err := read(st, b.Cid()); err != nil {
 		t.Fatal(err)
 	}
 	flip(data) // while open
-	if _, err := st.Blocks.Served().Get(ctx, b.Cid()); !ipld.IsNotFound(err) {
+	if err := read(st, b.Cid()); !ipld.IsNotFound(err) {
 		t.Fatalf("rotten block served while the store is open: %v", err)
 	}
 	if corrupt != 1 {
@@ -205,10 +218,58 @@ func TestServedCatchesRot(t *testing.T) {
 	defer st.Close()
 	corrupt = 0
 	st.Blocks.OnCorrupt = func(cid.Cid, error) { corrupt++ }
-	if _, err := st.Blocks.Served().Get(ctx, b.Cid()); !ipld.IsNotFound(err) {
+	if err := read(st, b.Cid()); !ipld.IsNotFound(err) {
 		t.Fatalf("rotten block served after reopening: %v", err)
 	}
 	if corrupt != 1 {
 		t.Fatalf("%d corrupt reports after reopening, want 1", corrupt)
+	}
+}
+
+// TestServedGetInto: GetInto returns a block's bytes as Get does, in the
+// caller's buffer when the store holds the block itself (owned: the
+// caller may reuse it), and not owned when it comes by file reference or
+// from a store that keeps the slice it returns (the memory store).
+func TestServedGetInto(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := openTestStore(t, filepath.Join(dir, "store"))
+	data := make([]byte, 64<<10)
+	rand.Read(data)
+	b := rawBlock(t, data)
+	if err := st.Blocks.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, capacity := range []int{0, 100 << 10} {
+		buf := make([]byte, 0, capacity)
+		got, owned, err := GetInto(ctx, NewThrottled(st.Blocks.Served(), 1<<30), b.Cid(), buf)
+		if err != nil || !bytes.Equal(got, data) || !owned {
+			t.Fatalf("cap %d: %d bytes, owned %v, %v; want the block, owned", capacity, len(got), owned, err)
+		}
+		if inBuf := capacity > 0 && &got[0] == &buf[:1][0]; inBuf != (capacity > 0) {
+			t.Fatalf("cap %d: read into the buffer %v", capacity, inBuf)
+		}
+	}
+
+	file := filepath.Join(dir, "release.bin")
+	fdata := make([]byte, 1000)
+	rand.Read(fdata)
+	if err := os.WriteFile(file, fdata, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fb := rawBlock(t, fdata)
+	if err := st.AddFileRef(ctx, fb.Cid(), FileRef{Path: file, Off: 0, Len: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if got, owned, err := GetInto(ctx, st.Blocks.Served(), fb.Cid(), nil); err != nil || !bytes.Equal(got, fdata) || owned {
+		t.Fatalf("by file reference: %d bytes, owned %v, %v; want the block, not owned", len(got), owned, err)
+	}
+
+	mem := OpenMemStore()
+	if err := mem.Blocks.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, owned, err := GetInto(ctx, mem.Blocks.Served(), b.Cid(), make([]byte, 0, 100<<10)); err != nil || !bytes.Equal(got, data) || owned {
+		t.Fatalf("memory store: %d bytes, owned %v, %v; want the block, not owned", len(got), owned, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/datastore/dshelp"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
@@ -81,7 +82,33 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	refs := &refBlockstore{Blockstore: blockstore.NewBlockstore(d), ds: d}
-	return &Store{DS: d, Blocks: NewVerifyingBlockstore(refs), dir: dir}, nil
+	vb := NewVerifyingBlockstore(refs)
+	vb.readInto = badgerReadInto(d)
+	return &Store{DS: d, Blocks: vb, dir: dir}, nil
+}
+
+// badgerReadInto reads a block held in d (not one held by FileRef) into
+// buf, growing it if short: found is false if d does not hold it. The
+// same key as boxo's blockstore writes (BlockPrefix, then the multihash).
+func badgerReadInto(d *badger4.Datastore) func(context.Context, cid.Cid, []byte) ([]byte, bool, error) {
+	return func(_ context.Context, c cid.Cid, buf []byte) (out []byte, found bool, err error) {
+		key := blockstore.BlockPrefix.Child(dshelp.MultihashToDsKey(c.Hash())).Bytes()
+		err = d.DB.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(key)
+			if err != nil {
+				return err
+			}
+			out, err = item.ValueCopy(buf[:0])
+			return err
+		})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read %s: %w", c, err)
+		}
+		return out, true, nil
+	}
 }
 
 // Close flushes and closes the store.
@@ -107,6 +134,10 @@ type VerifyingBlockstore struct {
 
 	mu       sync.Mutex
 	verified map[string]struct{} // multihashes hashed since the store opened
+
+	// readInto, if set, reads a block the underlying store holds itself
+	// into a caller's buffer (see GetServedInto).
+	readInto func(ctx context.Context, c cid.Cid, buf []byte) ([]byte, bool, error)
 }
 
 // maxVerified bounds the set of blocks known verified (about 30 MiB; 64
@@ -191,6 +222,60 @@ type servedView struct{ *VerifyingBlockstore }
 
 func (s servedView) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	return s.get(ctx, c, true)
+}
+
+// GetInto is Get for an upload that recycles its buffers: the block's
+// bytes are read into buf (grown if short) and returned, with the same
+// checks as Get. owned says the result's array is buf's or new, held by
+// nothing else, so the caller may reuse it; a block read Get's way (held
+// by FileRef, or a store without readInto) is not owned.
+func (s servedView) GetInto(ctx context.Context, c cid.Cid, buf []byte) (data []byte, owned bool, err error) {
+	if s.readInto == nil {
+		return s.getShared(ctx, c)
+	}
+	data, found, err := s.readInto(ctx, c, buf)
+	if err != nil {
+		return nil, false, err
+	}
+	if !found {
+		return s.getShared(ctx, c)
+	}
+	if len(data) > 0 && s.isVerified(c) {
+		return data, true, nil
+	}
+	b, err := blocks.NewBlockWithCid(data, c)
+	if err != nil {
+		return nil, false, err
+	}
+	if verr := VerifyBlock(b); verr != nil {
+		return nil, false, s.corrupt(ctx, c, verr)
+	}
+	s.markVerified(c, true)
+	return data, true, nil
+}
+
+func (s servedView) getShared(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
+	b, err := s.get(ctx, c, true)
+	if err != nil {
+		return nil, false, err
+	}
+	return b.RawData(), false, nil
+}
+
+// GetInto reads c from bs into buf (see servedView.GetInto) where bs can
+// (the store's Served view, or Throttled over it), else by Get (not
+// owned).
+func GetInto(ctx context.Context, bs blockstore.Blockstore, c cid.Cid, buf []byte) (data []byte, owned bool, err error) {
+	if g, ok := bs.(interface {
+		GetInto(context.Context, cid.Cid, []byte) ([]byte, bool, error)
+	}); ok {
+		return g.GetInto(ctx, c, buf)
+	}
+	b, err := bs.Get(ctx, c)
+	if err != nil {
+		return nil, false, err
+	}
+	return b.RawData(), false, nil
 }
 
 // Intact reports whether c is stored and its bytes hash to it (a corrupt

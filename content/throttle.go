@@ -60,3 +60,16 @@ func (t *Throttled) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	}
 	return b, nil
 }
+
+// GetInto reads into buf (see content.GetInto), then waits for the
+// limiter.
+func (t *Throttled) GetInto(ctx context.Context, c cid.Cid, buf []byte) ([]byte, bool, error) {
+	data, owned, err := GetInto(ctx, t.Blockstore, c, buf)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := WaitBytes(ctx, t.lim, len(data)); err != nil {
+		return nil, false, err
+	}
+	return data, owned, nil
+}

@@ -633,10 +633,23 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 	s.mu.Lock()
 	c, held := sv.rel.pieces[i], sv.rel.have.Has(i)
 	s.mu.Unlock()
-	var b blocks.Block
+	var data []byte
 	var err error
 	if held {
-		b, err = s.n.served.Get(ctx, c)
+		// Read into a recycled buffer: a seed serving at link speed
+		// otherwise allocates its whole upload again.
+		buf, _ := blockBufs.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		var owned bool
+		data, owned, err = content.GetInto(ctx, s.n.served, c, (*buf)[:0])
+		defer func() {
+			if owned { // data is ours alone: its array is the buffer now
+				*buf = data[:0]
+			}
+			blockBufs.Put(buf)
+		}()
 	}
 	if !held || err != nil {
 		if ctx.Err() != nil {
@@ -662,13 +675,13 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 			return false
 		}
 	}
-	_, err = sv.writeBlock(i, b.RawData())
+	_, err = sv.writeBlock(i, data)
 	<-s.upload
 	if err != nil {
 		sv.close()
 		return false
 	}
-	s.sent.Add(int64(len(b.RawData())))
+	s.sent.Add(int64(len(data)))
 	s.mu.Lock()
 	sv.mu.Lock()
 	if sv.has != nil {
@@ -1296,10 +1309,11 @@ func piece(body []byte) (int, bool) {
 	return int(i), true
 }
 
-// blockBufs recycles the buffers of BLOCK frames (readFrameBuf): a fetch
-// at link speed otherwise allocates, zeroes and collects its whole size
-// again, and on a virtual machine fresh memory costs several times more
-// to touch than recycled memory.
+// blockBufs recycles the buffers of BLOCK frames, those read
+// (readFrameBuf) and those sent (serveOne): a transfer at link speed
+// otherwise allocates, zeroes and collects its whole size again at each
+// end, and on a virtual machine fresh memory costs several times more to
+// touch than recycled memory.
 var blockBufs sync.Pool // of *[]byte
 
 // pooledFrame: frames at least this large are read into blockBufs.
