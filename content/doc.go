@@ -24,7 +24,8 @@
 //     stores it, so bytes that do not match their CID are never kept, and
 //     on every read for local use; uploads (Served) skip the hash of a
 //     block already hashed since the store opened and rely on badger's
-//     per-value CRC for rot since.
+//     per-value CRC for rot since; GetInto reads such a block into the
+//     uploader's own buffer.
 //   - schedule.go: pure scheduling decisions — the order in which a device
 //     asks for the blocks it lacks, and the seed's super-seeding gate that
 //     hands each block to few peers first so devices swarm among themselves.

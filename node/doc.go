@@ -24,6 +24,8 @@
 //   - swarm.go: the piece-exchange protocol (/tocsin/swarm/1.0.0) that
 //     fetches a DAG's leaf level from neighbours, and serves it: frames,
 //     streams, verification before storing; content/swarm decides.
+//     Block buffers are recycled at both ends (blockBufs), only once
+//     nothing else holds them.
 //   - install.go: installer, health check and rollback hooks.
 //   - report.go: signed status reports, the fleet view, wave statistics.
 //   - admission.go: the roster-driven connection gater, mDNS.
