@@ -6,7 +6,10 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -272,4 +275,69 @@ func TestServedGetInto(t *testing.T) {
 	if got, owned, err := GetInto(ctx, mem.Blocks.Served(), b.Cid(), make([]byte, 0, 100<<10)); err != nil || !bytes.Equal(got, data) || owned {
 		t.Fatalf("memory store: %d bytes, owned %v, %v; want the block, not owned", len(got), owned, err)
 	}
+}
+
+// TestServedGetIntoAfterClose: a read into a buffer after the store
+// closed is an error, not a read of a closed database.
+func TestServedGetIntoAfterClose(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenStore(t.TempDir(), StoreConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rawBlock(t, make([]byte, 64<<10))
+	if err := st.Blocks.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := GetInto(ctx, st.Blocks.Served(), b.Cid(), nil); err == nil {
+		t.Fatalf("read %d bytes from a closed store", len(data))
+	}
+}
+
+// TestServedGetIntoRacesClose: reads into buffers running while the store
+// closes end in errors, never in a read of an unmapped value log.
+func TestServedGetIntoRacesClose(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenStore(t.TempDir(), StoreConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []cid.Cid
+	for i := range 64 {
+		data := make([]byte, 64<<10)
+		data[0], data[1] = byte(i), 1
+		b := rawBlock(t, data)
+		if err := st.Blocks.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, b.Cid())
+	}
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for g := range 4 {
+		wg.Go(func() {
+			buf := make([]byte, 0, 64<<10)
+			for i := g; ; i++ {
+				data, _, err := GetInto(ctx, st.Blocks.Served(), cs[i%len(cs)], buf)
+				if err != nil {
+					return
+				}
+				if len(data) != 64<<10 || data[0] != byte(i%len(cs)) {
+					t.Errorf("read %d bytes starting %d for block %d", len(data), data[0], i%len(cs))
+					return
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	for reads.Load() < 100 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
 }

@@ -41,6 +41,16 @@ func dagLevels(t *testing.T, bs blockstore.Blockstore, root cid.Cid) [][]cid.Cid
 	}
 }
 
+// seededBytes is n pseudo-random bytes, the same for the same seed.
+func seededBytes(seed uint64, n int) []byte {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(rng.IntN(256))
+	}
+	return data
+}
+
 // pieceFileFixture imports data and lays out its leaf level in a new file;
 // it returns the DAG's levels, top first.
 func pieceFileFixture(t *testing.T, data []byte, chunk int) (blockstore.Blockstore, *PieceFile, *os.File, [][]cid.Cid) {
@@ -147,11 +157,7 @@ func TestPieceFileRefusesBadLayouts(t *testing.T) {
 // reordered block is refused.
 func TestInnerBlocksCheck(t *testing.T) {
 	ctx := context.Background()
-	data := make([]byte, 400*(4<<10))
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(rng.IntN(256))
-	}
+	data := seededBytes(3, 400*(4<<10))
 	bs, imp := importMem(t, data, 4<<10)
 	inner, err := InnerBlocks(ctx, bs, imp.Root)
 	if err != nil {
@@ -280,10 +286,7 @@ func TestPieceFileStartsWriteback(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	const chunk = 256 << 10
-	data := make([]byte, 3*writebackEvery+chunk/2)
-	for i := range data {
-		data[i] = byte(rng.IntN(256))
-	}
+	data := seededBytes(4, 3*writebackEvery+chunk/2)
 	bs, pf, f, lv := pieceFileFixture(t, data, chunk)
 	leaves := lv[len(lv)-1]
 	for _, i := range rng.Perm(len(pf.Pieces())) {
@@ -321,12 +324,8 @@ func TestPieceFileStartsWriteback(t *testing.T) {
 // still hash and rebuild to the original.
 func TestPieceFileKeepsNoCallerBuffer(t *testing.T) {
 	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(5, 6))
 	const chunk = 4 << 10
-	data := make([]byte, 40*chunk+77)
-	for i := range data {
-		data[i] = byte(rng.IntN(256))
-	}
+	data := seededBytes(5, 40*chunk+77)
 	bs, pf, _, _ := pieceFileFixture(t, data, chunk)
 	n := len(pf.Pieces())
 	// Back to front, then the first: every piece but the first waits

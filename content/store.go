@@ -40,6 +40,7 @@ type Store struct {
 	DS     Datastore
 	Blocks *VerifyingBlockstore
 	dir    string
+	gate   *closeGate // nil for a store not on badger
 }
 
 // Datastore is what a node keeps its state in: keys and values, durable
@@ -83,15 +84,28 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	}
 	refs := &refBlockstore{Blockstore: blockstore.NewBlockstore(d), ds: d}
 	vb := NewVerifyingBlockstore(refs)
-	vb.readInto = badgerReadInto(d)
-	return &Store{DS: d, Blocks: vb, dir: dir}, nil
+	st := &Store{DS: d, Blocks: vb, dir: dir, gate: &closeGate{}}
+	vb.readInto = badgerReadInto(d, st.gate)
+	return st, nil
+}
+
+// closeGate keeps Close from closing badger under a read that goes to it
+// directly (badgerReadInto), as go-ds-badger4's own methods are kept.
+type closeGate struct {
+	mu     sync.RWMutex
+	closed bool
 }
 
 // badgerReadInto reads a block held in d (not one held by FileRef) into
 // buf, growing it if short: found is false if d does not hold it. The
 // same key as boxo's blockstore writes (BlockPrefix, then the multihash).
-func badgerReadInto(d *badger4.Datastore) func(context.Context, cid.Cid, []byte) ([]byte, bool, error) {
+func badgerReadInto(d *badger4.Datastore, gate *closeGate) func(context.Context, cid.Cid, []byte) ([]byte, bool, error) {
 	return func(_ context.Context, c cid.Cid, buf []byte) (out []byte, found bool, err error) {
+		gate.mu.RLock()
+		defer gate.mu.RUnlock()
+		if gate.closed {
+			return nil, false, badger4.ErrClosed
+		}
 		key := blockstore.BlockPrefix.Child(dshelp.MultihashToDsKey(c.Hash())).Bytes()
 		err = d.DB.View(func(txn *badger.Txn) error {
 			item, err := txn.Get(key)
@@ -112,7 +126,14 @@ func badgerReadInto(d *badger4.Datastore) func(context.Context, cid.Cid, []byte)
 }
 
 // Close flushes and closes the store.
-func (s *Store) Close() error { return s.DS.Close() }
+func (s *Store) Close() error {
+	if s.gate != nil { // wait for direct reads, and let none start
+		s.gate.mu.Lock()
+		s.gate.closed = true
+		s.gate.mu.Unlock()
+	}
+	return s.DS.Close()
+}
 
 // Sync makes every write under prefix durable (fsync). Callers use it before
 // they acknowledge state that must survive a crash.
@@ -136,7 +157,7 @@ type VerifyingBlockstore struct {
 	verified map[string]struct{} // multihashes hashed since the store opened
 
 	// readInto, if set, reads a block the underlying store holds itself
-	// into a caller's buffer (see GetServedInto).
+	// into a caller's buffer (see servedView.GetInto).
 	readInto func(ctx context.Context, c cid.Cid, buf []byte) ([]byte, bool, error)
 }
 

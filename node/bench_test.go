@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"math"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
 )
 
@@ -192,7 +192,7 @@ func BenchmarkSingleLink(b *testing.B) {
 		// leave a 256 MiB live heap behind, and Go's next GC goal at
 		// twice that would have the following rounds touch hundreds of
 		// MiB of memory they never touched before.
-		if sum, err := fileSHA256(dev.Status().Releases[rel.ID()].File); err != nil || sum != rel.SHA256 {
+		if sum, err := fsutil.SHA256File(dev.Status().Releases[rel.ID()].File); err != nil || sum != rel.SHA256 {
 			b.Fatalf("fetched file differs (%v)", err)
 		}
 		if sw := dev.SwarmStats().Received; sw < size*9/10 {
@@ -223,20 +223,6 @@ func BenchmarkSingleLink(b *testing.B) {
 	b.ReportMetric(tocsinCPU/httpCPU, "cpu_ratio_to_http")
 	b.Logf("%d MiB, best of %d rounds each: net/http TLS 1.3 %.0f MB/s, tocsin %.0f MB/s, ratio %.2f (target 0.8); CPU seconds (user+system, both ends) http %.2f, tocsin %.2f",
 		size>>20, rounds, mb/httpSec, mb/tocsinSec, httpSec/tocsinSec, httpCPU, tocsinCPU)
-}
-
-// fileSHA256 is the hex SHA-256 of the file at path, read as a stream.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // cpuSeconds is the process's user and system CPU time so far: both ends

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tocsin-iiot/tocsin/internal/fsutil"
 	"github.com/tocsin-iiot/tocsin/internal/units"
 	"github.com/tocsin-iiot/tocsin/node"
 	"github.com/tocsin-iiot/tocsin/policy"
@@ -209,7 +210,7 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 						results[i].FromPeers += b
 					}
 				}
-				got, _ := fileSHA(filepath.Join(dirs[i], "installed-demo-plc-fw.bin"))
+				got, _ := fsutil.SHA256File(filepath.Join(dirs[i], "installed-demo-plc-fw.bin"))
 				results[i].Verified = got == want
 				done++
 			}
@@ -383,19 +384,6 @@ func writeRandomFile(path string, size int64) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
-}
-
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // scrapeMetrics reads a running node's Prometheus metrics over its control

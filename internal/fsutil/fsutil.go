@@ -1,6 +1,8 @@
 package fsutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -59,4 +61,18 @@ func WriteAtomicFunc(path string, mode os.FileMode, write func(io.Writer) error)
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
 	return nil
+}
+
+// SHA256File is the hex SHA-256 of the file at path, read as a stream.
+func SHA256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -36,3 +36,19 @@ func TestWriteAtomicReplaces(t *testing.T) {
 		t.Fatalf("content %q, %d files left in dir", b, len(ents))
 	}
 }
+
+// TestSHA256File: the hash of a file's bytes, and an error for a file that
+// is not there.
+func TestSHA256File(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("abc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := SHA256File(p)
+	if want := "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"; err != nil || got != want {
+		t.Fatalf("SHA256File = %s, %v; want %s", got, err, want)
+	}
+	if _, err := SHA256File(p + ".missing"); err == nil {
+		t.Fatal("no error for a missing file")
+	}
+}
