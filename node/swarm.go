@@ -1132,9 +1132,6 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 			_ = st.Reset()
 			return
 		}
-		if typ != frBlock {
-			putBlockBuf(buf) // no frame but a block's is that large; nothing kept it
-		}
 		switch typ {
 		case frBitfield:
 			if len(body) < 1 {
@@ -1326,13 +1323,13 @@ func putBlockBuf(buf *[]byte) {
 	}
 }
 
-// readFrameBuf is readFrame for a link's read loop: a large body lies in
-// a buffer from blockBufs, returned as buf (else buf is nil), for the
-// caller to hand back with putBlockBuf once nothing uses body.
+// readFrameBuf is readFrame for a link's read loop: a large BLOCK frame's
+// body lies in a buffer from blockBufs, returned as buf (else buf is nil),
+// for the caller to hand back with putBlockBuf once nothing uses body.
 func readFrameBuf(r *bufio.Reader, max int) (byte, []byte, *[]byte, error) {
 	var buf *[]byte
-	typ, body, err := readFrameWith(r, max, func(n int) []byte {
-		if n < pooledFrame {
+	typ, body, err := readFrameWith(r, max, func(typ byte, n int) []byte {
+		if typ != frBlock || n < pooledFrame {
 			return make([]byte, n)
 		}
 		if p, _ := blockBufs.Get().(*[]byte); p != nil && cap(*p) >= n {
@@ -1352,10 +1349,10 @@ func readFrameBuf(r *bufio.Reader, max int) (byte, []byte, *[]byte, error) {
 }
 
 func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
-	return readFrameWith(r, max, func(n int) []byte { return make([]byte, n) })
+	return readFrameWith(r, max, func(_ byte, n int) []byte { return make([]byte, n) })
 }
 
-func readFrameWith(r *bufio.Reader, max int, alloc func(int) []byte) (byte, []byte, error) {
+func readFrameWith(r *bufio.Reader, max int, alloc func(typ byte, n int) []byte) (byte, []byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return 0, nil, err
@@ -1367,7 +1364,7 @@ func readFrameWith(r *bufio.Reader, max int, alloc func(int) []byte) (byte, []by
 	if err != nil {
 		return 0, nil, err
 	}
-	body := alloc(int(n - 1))
+	body := alloc(typ, int(n-1))
 	if _, err := io.ReadFull(r, body); err != nil {
 		return 0, nil, err
 	}

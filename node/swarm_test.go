@@ -365,8 +365,9 @@ func TestSwarmUnknownRootsBounded(t *testing.T) {
 	}
 }
 
-// TestSwarmFrameBuffers: a large frame is read into a recycled buffer,
-// handed back with its body; small frames and errors hand none out.
+// TestSwarmFrameBuffers: a large BLOCK frame is read into a recycled
+// buffer, handed back with its body; other frames, small ones and errors
+// hand none out.
 func TestSwarmFrameBuffers(t *testing.T) {
 	data := randomBytes(t, pooledFrame+100)
 	f := frame(frBlock, append(uvarint(7), data...))
@@ -381,6 +382,11 @@ func TestSwarmFrameBuffers(t *testing.T) {
 	_, _, small, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frHave, uvarint(3)))), swarmMaxFrame)
 	if err != nil || small != nil {
 		t.Fatalf("a HAVE frame came with a recycled buffer (%v)", err)
+	}
+	// Only blocks: a large bitfield is parsed and kept by the session.
+	_, _, bf, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frBitfield, make([]byte, pooledFrame+10)))), swarmMaxFrame)
+	if err != nil || bf != nil {
+		t.Fatalf("a large BITFIELD frame came with a recycled buffer (%v)", err)
 	}
 	_, _, cut, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f[:len(f)-1])), swarmMaxFrame)
 	if err == nil || cut != nil {
