@@ -51,7 +51,7 @@ func BenchmarkSingleLink(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("TOCSIN_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	profRound := rounds - 1 // TOCSIN_BENCH_CPUPROFILE profiles this round (0-based)
+	profRound := rounds - 1 // TOCSIN_BENCH_CPUPROFILE and TOCSIN_BENCH_TRACE record this round (0-based)
 	if v, err := strconv.Atoi(os.Getenv("TOCSIN_BENCH_PROFILE_ROUND")); err == nil && v >= 0 && v < rounds {
 		profRound = v
 	}
