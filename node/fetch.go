@@ -416,6 +416,8 @@ func (n *Node) getRound(ctx context.Context, want []cid.Cid, got func(size int) 
 	for _, c := range want {
 		pending[c] = struct{}{}
 	}
+	n.bitswapRounds.Add(1) // see notifyBitswap
+	defer n.bitswapRounds.Add(-1)
 	sess := blockservice.NewSession(rctx, n.bserv)
 	type result struct {
 		b   blocks.Block

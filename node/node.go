@@ -125,9 +125,12 @@ type Node struct {
 	// written holds the latest state.
 	statusAsync atomic.Bool
 	statusMu    sync.Mutex
-	installed   map[string]string // product → version installed by Tocsin
-	peersSeen   map[peer.ID]struct{}
-	fetches     map[string]*fetchTrack // running fetches by release ID
+	// bitswapRounds: bitswap fetches (getRound) running now; while none
+	// runs, no block of ours is wanted by our bitswap client.
+	bitswapRounds atomic.Int64
+	installed     map[string]string // product → version installed by Tocsin
+	peersSeen     map[peer.ID]struct{}
+	fetches       map[string]*fetchTrack // running fetches by release ID
 	// ended are fetches that ended within the last endedGrace: their
 	// blocks may still be in flight and are not held against a peer.
 	ended      []*fetchTrack

@@ -1279,7 +1279,10 @@ func (ss *swarmSession) store(ctx context.Context, w swarmBlock) (recycle bool) 
 // are a recycled buffer (blockBufs).
 func (n *Node) notifyBitswap(ctx context.Context, b blocks.Block) {
 	_ = n.bs.Server.NotifyNewBlocks(ctx, b)
-	if !slices.ContainsFunc(n.bs.Client.GetWantlist(), b.Cid().Equals) {
+	// The wantlist is built anew on each call: look only while a bitswap
+	// fetch of ours runs (the fallback), not for every block of a swarm
+	// fetch.
+	if n.bitswapRounds.Load() == 0 || !slices.ContainsFunc(n.bs.Client.GetWantlist(), b.Cid().Equals) {
 		return
 	}
 	if cp, err := blocks.NewBlockWithCid(bytes.Clone(b.RawData()), b.Cid()); err == nil {
