@@ -200,19 +200,30 @@ func (v *VerifyingBlockstore) get(ctx context.Context, c cid.Cid, trustStore boo
 	if inFile {
 		b = fb.Block
 	}
+	if err := v.check(ctx, b, trustStore && !inFile, !inFile); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// check hashes b against its CID unless skip allows it and b was hashed
+// since the store opened; a block that fails is forgotten (corrupt). A
+// block held in the store itself (remember) is marked hashed.
+func (v *VerifyingBlockstore) check(ctx context.Context, b blocks.Block, skip, remember bool) error {
+	c := b.Cid()
 	// Badger answers a value it cannot read (a CRC mismatch, a value
 	// log cut short) with no bytes and no error: those are hashed, and
 	// fail.
-	if trustStore && !inFile && len(b.RawData()) > 0 && v.isVerified(c) {
-		return b, nil
+	if skip && len(b.RawData()) > 0 && v.isVerified(c) {
+		return nil
 	}
 	if verr := VerifyBlock(b); verr != nil {
-		return nil, v.corrupt(ctx, c, verr)
+		return v.corrupt(ctx, c, verr)
 	}
-	if !inFile {
+	if remember {
 		v.markVerified(c, true)
 	}
-	return b, nil
+	return nil
 }
 
 // corrupt forgets c, which failed its check, and reports it.
@@ -261,17 +272,13 @@ func (s servedView) GetInto(ctx context.Context, c cid.Cid, buf []byte) (data []
 	if !found {
 		return s.getShared(ctx, c)
 	}
-	if len(data) > 0 && s.isVerified(c) {
-		return data, true, nil
-	}
 	b, err := blocks.NewBlockWithCid(data, c)
 	if err != nil {
 		return nil, false, err
 	}
-	if verr := VerifyBlock(b); verr != nil {
-		return nil, false, s.corrupt(ctx, c, verr)
+	if err := s.check(ctx, b, true, true); err != nil {
+		return nil, false, err
 	}
-	s.markVerified(c, true)
 	return data, true, nil
 }
 

@@ -151,22 +151,22 @@ func BenchmarkSingleLink(b *testing.B) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if pf := os.Getenv("TOCSIN_BENCH_CPUPROFILE"); pf != "" && r == profRound {
-			// One transfer alone, without the setup.
-			pw, err := os.Create(pf)
-			if err != nil {
-				b.Fatal(err)
+		// A CPU profile or execution trace of one transfer alone, without
+		// the setup.
+		for _, rec := range []struct {
+			env   string
+			start func(io.Writer) error
+		}{{"TOCSIN_BENCH_CPUPROFILE", pprof.StartCPUProfile}, {"TOCSIN_BENCH_TRACE", trace.Start}} {
+			if path := os.Getenv(rec.env); path != "" && r == profRound {
+				w, err := os.Create(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				if err := rec.start(w); err != nil {
+					b.Fatal(err)
+				}
 			}
-			pprof.StartCPUProfile(pw)
-			defer pw.Close()
-		}
-		if tf := os.Getenv("TOCSIN_BENCH_TRACE"); tf != "" && r == profRound {
-			tw, err := os.Create(tf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			trace.Start(tw)
-			defer tw.Close()
 		}
 		cpu0 := cpuSeconds()
 		start := time.Now()

@@ -61,9 +61,9 @@
 // With patch.transfer: swarm (the default, as in the node), swarm.go: each
 // device runs the node's own scheduler (content/swarm: rarest first, the
 // requests per neighbour and in all that swarm.Config's defaults set, BUSY
-// backoff, endgame) and each seed
-// the node's Reveal; swarm.go's comment gives the frame timings. Uplinks
-// and downlinks are as below. The DAG's inner blocks are not modelled: the
+// backoff, endgame) and each seed the node's Reveal; swarm.go's comment
+// gives the frame timings. Uplinks and downlinks are as below. The DAG's
+// inner blocks are not modelled: the
 // node gets them in one INNER frame from the first neighbour that knows
 // the release. Calibration, 64 KiB chunks: the stack engine's devices
 // used to wait for the root block by bitswap, longer the bigger the fleet
