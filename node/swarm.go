@@ -33,6 +33,11 @@ import (
 // for every piece it gets later. The device sends REQUEST and CANCEL; the
 // neighbour sends BLOCK or DONT_HAVE, or BUSY when its upload queue is
 // full (the device asks another holder, or asks again a moment later).
+// A device that has just stored a piece few of its neighbours hold also
+// OFFERs it to a couple of the others (swarm.Scheduler.OfferTargets); a
+// neighbour that lacks it and has asked no one for it REQUESTs it at once
+// (Scheduler.Offered), and that request is served before the queued ones
+// and never answered BUSY.
 // Before it knows the pieces, a device asks every neighbour for the DAG's
 // inner blocks with a HELLO that carries no bitfield; a neighbour answers,
 // as soon as it knows the release, with INNER (each inner block as a
@@ -43,7 +48,7 @@ import (
 // root names, before it is stored or announced; a peer that sends a bad
 // one is banned at once (over an authenticated connection it is no
 // accident) and its stream closed.
-const swarmProto = protocol.ID("/tocsin/swarm/1.0.0")
+const swarmProto = protocol.ID("/tocsin/swarm/1.1.0")
 
 const (
 	frHello    = 1
@@ -55,6 +60,7 @@ const (
 	frDontHave = 7
 	frBusy     = 8
 	frInner    = 9
+	frOffer    = 10
 )
 
 const (
@@ -97,6 +103,10 @@ type SwarmStats struct {
 	Received  int64 `json:"data_received"`
 	Duplicate int64 `json:"dup_data"`
 	Rejected  int64 `json:"rejected_data"` // blocks that did not hash to their CID
+	// Offers: pieces we offered neighbours (swarm.Scheduler.OfferTargets);
+	// OffersTaken: those a neighbour then asked for.
+	Offers      int64 `json:"offers"`
+	OffersTaken int64 `json:"offers_taken"`
 }
 
 // swarmSvc is the node's side of the protocol: what it serves and the
@@ -108,6 +118,8 @@ type swarmSvc struct {
 	recv     atomic.Int64
 	dup      atomic.Int64
 	rejected atomic.Int64
+	offers   atomic.Int64
+	taken    atomic.Int64
 
 	mu     sync.Mutex
 	rels   map[cid.Cid]*swarmRel
@@ -152,7 +164,8 @@ func (n *Node) SwarmStats() SwarmStats {
 		return SwarmStats{}
 	}
 	s := n.swarm
-	return SwarmStats{Sent: s.sent.Load(), Received: s.recv.Load(), Duplicate: s.dup.Load(), Rejected: s.rejected.Load()}
+	return SwarmStats{Sent: s.sent.Load(), Received: s.recv.Load(), Duplicate: s.dup.Load(), Rejected: s.rejected.Load(),
+		Offers: s.offers.Load(), OffersTaken: s.taken.Load()}
 }
 
 // rel returns the record for root, creating it; with create false, nil if
@@ -277,6 +290,7 @@ type swarmServe struct {
 	peerHas []byte         // its HELLO bitfield, parsed once pieces are known
 	inner   bool           // it asked for the inner blocks (an empty bitfield)
 	has     swarm.Bitfield // what it holds, as far as we know
+	offered swarm.Bitfield // pieces offered to it and not yet asked for
 	shown   swarm.Bitfield // seed: pieces shown to it
 	kick    chan struct{}  // a control frame is waiting
 }
@@ -432,6 +446,7 @@ func (sv *swarmServe) greet() {
 		s.mu.Unlock()
 		return
 	}
+	sv.offered = swarm.NewBitfield(k)
 	var show swarm.Bitfield
 	flags := byte(0)
 	if r.reveal != nil {
@@ -507,7 +522,24 @@ func (sv *swarmServe) peerGot(i int) {
 		return
 	}
 	sv.has.Set(i)
+	if sv.offered != nil { // nil on a stream that asked for INNER only
+		sv.offered.Clear(i)
+	}
 	sv.topUp()
+}
+
+// offer offers the neighbour piece i, which we hold; false if this
+// stream cannot (not greeted yet, closed, a seed's, or it holds i).
+func (sv *swarmServe) offer(i int) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if !sv.greeted || sv.closed || sv.shown != nil || sv.offered == nil || i >= len(sv.rel.pieces) || sv.has.Has(i) {
+		return false
+	}
+	sv.offered.Set(i)
+	sv.queued(frame(frOffer, uvarint(i)))
+	sv.svc.offers.Add(1)
+	return true
 }
 
 // revealWindow: swarm.RevealWindow for the neighbours r could be served to
@@ -552,6 +584,15 @@ func (sv *swarmServe) request(i int) bool {
 	defer sv.mu.Unlock()
 	if !sv.greeted || i >= len(sv.rel.pieces) || len(sv.queue) >= swarmMaxQueue {
 		return false
+	}
+	if sv.offered != nil && sv.offered.Has(i) {
+		// We offered it: it goes first, whatever the queue.
+		sv.offered.Clear(i)
+		sv.svc.taken.Add(1)
+		sv.svc.queued.Add(1)
+		sv.queue = slices.Insert(sv.queue, 0, i)
+		sv.cond.Broadcast()
+		return true
 	}
 	// One neighbour served in all may queue as deep as a lone device
 	// asks (swarm.Config.SoloPerPeer): there is nobody to keep waiting.
@@ -760,6 +801,34 @@ func (ss *swarmSession) announce(i int) {
 	}
 }
 
+// offer offers piece i to the neighbours behind the links with ids, on
+// the streams on which they fetch from us.
+func (ss *swarmSession) offer(i int, ids []int32) {
+	if len(ids) == 0 {
+		return
+	}
+	var to []peer.ID
+	ss.mu.Lock()
+	for _, l := range ss.links {
+		if slices.Contains(ids, l.id) {
+			to = append(to, l.peer)
+		}
+	}
+	ss.mu.Unlock()
+	s := ss.svc
+	s.mu.Lock()
+	var svs []*swarmServe
+	for sv := range ss.rel.serving {
+		if slices.Contains(to, sv.peer) {
+			svs = append(svs, sv)
+		}
+	}
+	s.mu.Unlock()
+	for _, sv := range svs {
+		sv.offer(i)
+	}
+}
+
 func (l *swarmLink) send(f []byte) {
 	select {
 	case l.out <- f:
@@ -886,6 +955,10 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 				sched.SetHave(e.link.id, e.bf)
 			case frHave:
 				sched.Announce(e.link.id, e.piece)
+			case frOffer:
+				if sched.Offered(e.link.id, e.piece, time.Now()) {
+					e.link.send(frame(frRequest, uvarint(e.piece)))
+				}
 			case frDontHave:
 				sched.Refused(e.link.id, e.piece)
 			case frBusy:
@@ -919,6 +992,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 					}
 				}
 				if fresh {
+					sess.offer(e.piece, sched.OfferTargets(e.piece))
 					lastFresh = time.Now()
 					delete(missing, pieces[e.piece])
 					if err := got(e.size); err != nil {
@@ -1146,7 +1220,7 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 			if !emit(swarmEvent{link: l, kind: frBitfield, bf: bf}) {
 				return
 			}
-		case frHave, frDontHave, frBusy:
+		case frHave, frDontHave, frBusy, frOffer:
 			i, ok := piece(body)
 			if !ok || i >= k {
 				_ = st.Reset()

@@ -473,3 +473,80 @@ func TestSwarmMemoryStoreKeepsBlocks(t *testing.T) {
 		t.Fatalf("the device holds %d blocks, fewer than the release's leaves", n)
 	}
 }
+
+// TestSwarmOffers: seed - d0 - d1 in a line. Every piece d0 stores, only
+// the seed (and d0) hold: d0 offers it to d1, which asks for it at once.
+// d1 gets the whole file once, most of it through offers.
+func TestSwarmOffers(t *testing.T) {
+	f := newFleet(t, 2)
+	d0, d1 := f.devs[0], f.devs[1]
+	f.connect(f.seed.Host(), d0.Host())
+	f.connect(d0.Host(), d1.Host())
+	waitMesh(t, d1)
+	data := randomBytes(t, 1<<20+777)
+	rel, _, _ := f.publish(data, "2.0.0")
+	for _, d := range []*Node{d0, d1} {
+		waitFor(t, "device installed", 60*time.Second, func() bool {
+			st := d.Status().Releases[rel.ID()]
+			return st != nil && st.Phase == policy.PhaseInstalled
+		})
+	}
+	s0, s1 := d0.SwarmStats(), d1.SwarmStats()
+	t.Logf("d0 offered %d pieces, %d taken; d1 received %d (dup %d)", s0.Offers, s0.OffersTaken, s1.Received, s1.Duplicate)
+	if s1.Received != int64(len(data)) || s1.Duplicate != 0 {
+		t.Errorf("d1 received %d bytes (%d duplicate), want the file (%d) once", s1.Received, s1.Duplicate, len(data))
+	}
+	if s0.OffersTaken == 0 || s0.OffersTaken > s0.Offers {
+		t.Errorf("d0 offered %d pieces and %d were taken: want some taken, no more than offered", s0.Offers, s0.OffersTaken)
+	}
+	if s1.Offers != 0 {
+		t.Errorf("d1 has no neighbour lacking what it stores, yet offered %d pieces", s1.Offers)
+	}
+}
+
+// TestSwarmHaveOnInnerStream: a peer that asked for the inner blocks only
+// (a HELLO without a bitfield) and then sends HAVE and REQUEST frames on
+// that stream does no harm: the seed answers the request with the block.
+// (A stream greeted with INNER keeps no offer record; a HAVE there once
+// touched it.)
+func TestSwarmHaveOnInnerStream(t *testing.T) {
+	f := newFleet(t, 0)
+	data := randomBytes(t, 200<<10)
+	rel := f.release(data, "2.0.0")
+	root, err := cid.Decode(rel.RootCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atk := f.newHost()
+	f.connect(atk, f.seed.Host())
+	st, err := atk.NewStream(context.Background(), f.seed.ID(), swarmProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := st.Write(frame(frHello, append(uvarint(len(root.Bytes())), root.Bytes()...))); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(st)
+	if typ, _, err := readFrame(br, swarmMaxFrame); err != nil || typ != frInner {
+		t.Fatalf("want INNER first, got frame %d, %v", typ, err)
+	}
+	for _, f := range [][]byte{frame(frHave, uvarint(0)), frame(frHave, uvarint(1)), frame(frRequest, uvarint(2))} {
+		if _, err := st.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		typ, body, err := readFrame(br, swarmMaxFrame)
+		if err != nil {
+			t.Fatalf("no BLOCK for the request: %v", err)
+		}
+		if typ == frBlock {
+			if i, w := binary.Uvarint(body); w <= 0 || i != 2 || len(body)-w != 64<<10 {
+				t.Fatalf("BLOCK for piece %d with %d bytes, want piece 2 and 64 KiB", i, len(body)-w)
+			}
+			return
+		}
+	}
+}

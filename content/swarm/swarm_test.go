@@ -9,6 +9,15 @@ import (
 
 func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 1)) }
 
+// bf returns a bitfield of k pieces holding those listed.
+func bf(k int, pieces ...int) Bitfield {
+	b := NewBitfield(k)
+	for _, i := range pieces {
+		b.Set(i)
+	}
+	return b
+}
+
 func full(k int) Bitfield {
 	b := NewBitfield(k)
 	for i := 0; i < k; i++ {
@@ -44,15 +53,8 @@ func TestBitfieldRoundTrip(t *testing.T) {
 func TestRarestFirstAndPerPeerLimit(t *testing.T) {
 	s := NewScheduler(4, nil, Config{PerPeer: 1, Endgame: -1}, rng(1))
 	s.SetHave(1, full(4))
-	b := NewBitfield(4)
-	b.Set(0)
-	b.Set(1)
-	b.Set(2)
-	s.SetHave(2, b)
-	b = NewBitfield(4)
-	b.Set(0)
-	b.Set(1)
-	s.SetHave(3, b)
+	s.SetHave(2, bf(4, 0, 1, 2))
+	s.SetHave(3, bf(4, 0, 1))
 	reqs := s.Next(time.Unix(0, 0))
 	if len(reqs) != 3 {
 		t.Fatalf("want one request per peer, got %v", reqs)
@@ -423,5 +425,117 @@ func TestSoloPipeline(t *testing.T) {
 	s.SetHave(1, full(32))
 	if reqs := s.Next(now); len(reqs) != DefaultConfig().PerPeer {
 		t.Fatalf("one of three neighbours asked for %d pieces, want %d", len(reqs), DefaultConfig().PerPeer)
+	}
+}
+
+func TestOfferTargetsFreshPiecesToTheFurthestBehind(t *testing.T) {
+	s := NewScheduler(8, nil, Config{}, rng(7))
+	// Neighbours 1-3 hold 3, 1 and 0 pieces (none holds piece 5);
+	// neighbour 4 holds piece 5.
+	s.SetHave(1, bf(8, 0, 1, 2))
+	s.SetHave(2, bf(8, 0))
+	s.SetHave(3, bf(8))
+	s.SetHave(4, bf(8, 5))
+	if got := s.OfferTargets(5); got != nil {
+		t.Fatalf("offered a piece the device does not hold: %v", got)
+	}
+	s.Received(4, 5)
+	got := s.OfferTargets(5)
+	if len(got) != 2 || got[0] != 3 || got[1] != 2 {
+		t.Fatalf("want piece 5 offered to 3 then 2 (fewest pieces first), got %v", got)
+	}
+	if again := s.OfferTargets(5); len(again) != 1 || again[0] != 1 {
+		t.Fatalf("a neighbour was offered the same piece twice, or the last one skipped: %v", again)
+	}
+	// Three holders (one of them a seed, which holds everything) are more
+	// than OfferHolders: the piece is no longer fresh.
+	s.Announce(1, 6)
+	s.Announce(2, 6)
+	s.SetSeed(9, true)
+	s.Received(1, 6)
+	if got := s.OfferTargets(6); got != nil {
+		t.Fatalf("offered a piece three neighbours hold: %v", got)
+	}
+	off := NewScheduler(8, nil, Config{OfferFanout: -1}, rng(7))
+	off.SetHave(1, NewBitfield(8))
+	off.Received(-1, 0)
+	if got := off.OfferTargets(0); got != nil {
+		t.Fatalf("offers turned off, still offered: %v", got)
+	}
+}
+
+func TestOfferedAskedOnceBeyondTheWindow(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := NewScheduler(8, nil, Config{PerPeer: 1, Window: 1, Endgame: -1}, rng(8))
+	s.SetHave(1, full(8))
+	if reqs := s.Next(now); len(reqs) != 1 {
+		t.Fatalf("want one request, got %v", reqs)
+	}
+	// The window is full, yet an offer of a piece asked of no one is taken.
+	if !s.Offered(2, 7, now) {
+		t.Fatal("offer of a missing piece declined")
+	}
+	if s.Outstanding() != 2 {
+		t.Fatalf("accepted offer not counted outstanding: %d", s.Outstanding())
+	}
+	if s.Offered(3, 7, now) {
+		t.Fatal("a second offer of a piece already asked for was taken: a duplicate")
+	}
+	if !s.Solicited(2, 7) {
+		t.Fatal("accepted offer not recorded as asked of its sender")
+	}
+	fresh, cancel := s.Received(2, 7)
+	if !fresh || len(cancel) != 0 || s.Outstanding() != 1 {
+		t.Fatalf("received offered piece: fresh %v cancel %v outstanding %d", fresh, cancel, s.Outstanding())
+	}
+	if s.Offered(2, 7, now) {
+		t.Fatal("offer of a held piece taken")
+	}
+	// A declined offer still says the neighbour holds the piece: when
+	// the neighbour first asked goes away, the piece is asked of it.
+	s2 := NewScheduler(8, nil, Config{Endgame: -1}, rng(9))
+	s2.SetHave(1, bf(8, 4))
+	if reqs := s2.Next(now); len(reqs) != 1 || reqs[0] != (Request{1, 4}) {
+		t.Fatalf("want piece 4 asked of 1, got %v", reqs)
+	}
+	if s2.Offered(3, 4, now) {
+		t.Fatal("offer of a piece asked of another taken")
+	}
+	s2.RemovePeer(1)
+	if reqs := s2.Next(now); len(reqs) != 1 || reqs[0] != (Request{3, 4}) {
+		t.Fatalf("want piece 4 asked of the neighbour that offered it, got %v", reqs)
+	}
+	if s.Offered(2, 99, now) || s.Offered(2, -1, now) {
+		t.Fatal("offer of a piece out of range taken")
+	}
+}
+
+// TestOffersFromOneNeighbourBounded: a neighbour that offers every piece
+// (and, say, sends none) gets at most PerPeer+2 of them asked of it, and
+// none once it is backed off for letting requests time out.
+func TestOffersFromOneNeighbourBounded(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := NewScheduler(32, nil, Config{PerPeer: 2, Timeout: time.Second, Backoff: time.Minute, Endgame: -1}, rng(10))
+	taken := 0
+	for i := 0; i < 32; i++ {
+		if s.Offered(5, i, now) {
+			taken++
+		}
+	}
+	if taken != 2+offerSlack {
+		t.Fatalf("took %d offers from one neighbour, want %d", taken, 2+offerSlack)
+	}
+	later := now.Add(2 * time.Second)
+	if gone := s.Expire(later); len(gone) != taken {
+		t.Fatalf("want the %d offered requests expired, got %v", taken, gone)
+	}
+	for i := 0; i < 32; i++ {
+		if s.Offered(5, i, later) {
+			t.Fatalf("offer of piece %d taken from a backed-off neighbour", i)
+		}
+	}
+	// Another neighbour's offers are still taken.
+	if !s.Offered(6, 0, later) {
+		t.Fatal("offer from a fresh neighbour declined")
 	}
 }

@@ -61,7 +61,8 @@
 // With patch.transfer: swarm (the default, as in the node), swarm.go: each
 // device runs the node's own scheduler (content/swarm: rarest first, the
 // requests per neighbour and in all that swarm.Config's defaults set, BUSY
-// backoff, endgame) and each seed the node's Reveal; swarm.go's comment
+// backoff, endgame, offers of fresh pieces) and each seed the node's
+// Reveal; swarm.go's comment
 // gives the frame timings. Uplinks and downlinks are as below. The DAG's
 // inner blocks are not modelled: the
 // node gets them in one INNER frame from the first neighbour that knows

@@ -22,6 +22,7 @@ const (
 	evSwHave                  // swarm: a hears that b holds piece c
 	evSwRequest               // swarm: request b (generation c) reaches its uploader a
 	evSwBusy                  // swarm: uploader b answered BUSY to a's request for piece c
+	evSwOffer                 // swarm: a receives b's offer of piece c
 )
 
 // event is one scheduled happening. Events at the same time run in the order

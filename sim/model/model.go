@@ -115,17 +115,18 @@ const (
 
 // request is one want-block from requester r to sender p.
 type request struct {
-	issued float64 // when r sent it
-	ready  float64 // when it reaches p
-	start  float64 // when p started sending the block
-	r, p   int32
-	pIdx   int32 // index of p in r's adjacency
-	chunk  int32
-	next   int32 // next in p's FIFO, or in the free list
-	epoch  uint32
-	gen    uint32 // bumped when freed; events carry it
-	state  uint8
-	orphan bool // timed out and re-asked elsewhere: no longer holds the in-flight slot
+	issued  float64 // when r sent it
+	ready   float64 // when it reaches p
+	start   float64 // when p started sending the block
+	r, p    int32
+	pIdx    int32 // index of p in r's adjacency
+	chunk   int32
+	next    int32 // next in p's FIFO, or in the free list
+	epoch   uint32
+	gen     uint32 // bumped when freed; events carry it
+	state   uint8
+	orphan  bool // timed out and re-asked elsewhere: no longer holds the in-flight slot
+	offered bool // swarm: asked because the uploader offered the piece (served first, never BUSY)
 }
 
 type view struct {
@@ -646,6 +647,8 @@ func (e *engine) dispatch(ev *event) {
 		e.onSwRequest(ev.a, ev.b, ev.c)
 	case evSwBusy:
 		e.onSwBusy(ev.a, ev.b, ev.c)
+	case evSwOffer:
+		e.onSwOffer(ev.a, ev.b, ev.c)
 	case evTimeout:
 		e.onTimeout(ev.a, ev.b, ev.c)
 	case evRefused:

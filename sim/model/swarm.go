@@ -24,7 +24,12 @@ import (
 //     sent included) answers BUSY, which arrives one latency later;
 //     otherwise the request joins its upload FIFO (the bitswap mode's
 //     queue and link model: one block at a time on the uplink, the
-//     downlink a reservation timeline).
+//     downlink a reservation timeline);
+//   - a device that stores a piece offers it to the neighbours its
+//     scheduler names (swarm.Scheduler.OfferTargets); the OFFER arrives
+//     one latency later, and a neighbour whose scheduler takes it
+//     (Offered) sends a REQUEST, which joins the front of the uploader's
+//     FIFO whatever its length, never BUSY.
 //
 // Silent, forging, Sybil and bad-block nodes do not speak the protocol.
 
@@ -146,11 +151,14 @@ func (e *engine) swFill(r int32) {
 	}
 }
 
-func (e *engine) swIssue(r, q, c int32) {
+func (e *engine) swIssue(r, q, c int32) { e.swAsk(r, q, c, false) }
+
+// swAsk sends r's request for piece c to q; offered: q offered it.
+func (e *engine) swAsk(r, q, c int32, offered bool) {
 	st := &e.st[r]
 	id := e.allocReq()
 	R := &e.reqs[id]
-	*R = request{issued: e.now, r: r, p: q, pIdx: e.edge(r, q), chunk: c, next: -1, epoch: st.epoch, gen: R.gen, state: rqQueued}
+	*R = request{issued: e.now, r: r, p: q, pIdx: e.edge(r, q), chunk: c, next: -1, epoch: st.epoch, gen: R.gen, state: rqQueued, offered: offered}
 	R.ready = e.now + e.latency(r, q)
 	e.push(R.ready, evSwRequest, q, id, R.gen)
 }
@@ -167,12 +175,44 @@ func (e *engine) onSwRequest(q, id int32, gen uint32) {
 		e.push(e.now+e.latency(q, R.r), evFail, R.r, id, R.gen)
 		return
 	}
+	if R.offered {
+		e.enqueueFront(q, id)
+		return
+	}
 	if int(qs.qLen) >= e.opt.UploadQueue {
 		e.push(e.now+e.latency(q, R.r), evSwBusy, R.r, q, uint32(R.chunk))
 		e.release(id)
 		return
 	}
 	e.enqueue(q, id)
+}
+
+// enqueueFront puts request id at the front of q's upload queue (behind
+// the block being sent).
+func (e *engine) enqueueFront(q, id int32) {
+	qs := &e.st[q]
+	if qs.qHead < 0 {
+		e.enqueue(q, id)
+		return
+	}
+	e.reqs[id].next = qs.qHead
+	qs.qHead = id
+	qs.qLen++
+	if qs.flags&fBusy == 0 {
+		e.startNext(q)
+	}
+}
+
+// onSwOffer: r receives q's offer of piece c, and asks for it if its
+// scheduler takes the offer.
+func (e *engine) onSwOffer(r, q int32, c uint32) {
+	sch := e.sw[r]
+	if sch == nil || e.st[r].flags&(fOff|fDone) != 0 {
+		return
+	}
+	if sch.Offered(q, int(c), e.swTime(e.now)) {
+		e.swAsk(r, q, int32(c), true)
+	}
 }
 
 func (e *engine) onSwBusy(r, q int32, c uint32) {
@@ -220,6 +260,13 @@ func (e *engine) swDeliver(r, id int32, gen uint32) {
 			}
 			if e.sw[q] != nil && e.st[q].flags&fDone == 0 || e.kind[q] == kSeed {
 				e.push(e.now+e.latency(r, q), evSwHave, q, r, uint32(c))
+			}
+		}
+	}
+	if e.kind[r] == kHonest {
+		for _, p := range sch.OfferTargets(int(c)) {
+			if e.st[p].flags&fOff == 0 {
+				e.push(e.now+e.latency(r, p), evSwOffer, p, r, uint32(c))
 			}
 		}
 	}
