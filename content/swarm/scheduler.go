@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"cmp"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -71,11 +72,12 @@ type Config struct {
 	// Fresh pieces then move one hop per round trip and block, without
 	// waiting for a slot in the neighbour's window or the uploader's
 	// queue. In the model engine (1,000 devices, 4 MiB in 32 KiB pieces,
-	// three topologies) the last device finished at 1.45-1.48x the
-	// Kumar-Ross bound with 2 and 2, against 1.66-1.72x without offers;
-	// holders 1 gave 1.46-1.61x, fanout 1 1.44-1.48x, fanout 3
-	// 1.53-1.57x. Defaults 2 and 2; a negative OfferFanout turns offers
-	// off.
+	// three topologies) the last device finished at 1.44-1.46x the
+	// Kumar-Ross bound with 2 and 2, against 1.66-1.72x without offers
+	// (holders 1: 1.46-1.61x; fanout 1: 1.44-1.48x; fanout 3:
+	// 1.53-1.57x); on the stack engine (300 devices) at 1.67-1.71x
+	// against 1.75-1.77x (holders 3: 1.68x; holders 1: 1.71x; fanout 3:
+	// 1.77x). Defaults 2 and 2; a negative OfferFanout turns offers off.
 	OfferHolders int
 	OfferFanout  int
 }
@@ -625,9 +627,9 @@ func (s *Scheduler) OfferTargets(i int) []int32 {
 	}
 	slices.SortFunc(cs, func(a, b cand) int {
 		if a.n != b.n {
-			return a.n - b.n
+			return cmp.Compare(a.n, b.n)
 		}
-		return int(int64(a.roll) - int64(b.roll))
+		return cmp.Compare(a.roll, b.roll)
 	})
 	var out []int32
 	for _, c := range cs[:min(len(cs), s.cfg.OfferFanout)] {

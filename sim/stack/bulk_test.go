@@ -49,7 +49,9 @@ func TestBulkSwarmVsBitswap(t *testing.T) {
 		if p := rows[tr].Patch; p == nil || p.CompletedFraction != 1 {
 			t.Fatalf("%s: not every device finished: %+v", tr, p)
 		}
-		t.Logf("%s run: wall %s", tr, RealNow().Sub(start).Round(1e9))
+		p := rows[tr].Patch
+		t.Logf("%s run: wall %s; p50 %.3f s, last %.3f s = %.2fx T_KR, dup %.1f%%, seed %.2f F", tr, RealNow().Sub(start).Round(1e9),
+			p.P50S, p.MaxS, p.RatioToBound, 100*p.DuplicateRatio, p.SeedEgressRatio)
 	}
 	sw, bs := rows[scenario.TransferSwarm].Patch, rows[scenario.TransferBitswap].Patch
 	fmt.Printf("bulk: %d devices, 4 MiB, 20 Mbit/s, 10 ms; T_KR %.3f s\n", n, sw.BoundS)
