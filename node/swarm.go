@@ -585,23 +585,22 @@ func (sv *swarmServe) request(i int) bool {
 	if !sv.greeted || i >= len(sv.rel.pieces) || len(sv.queue) >= swarmMaxQueue {
 		return false
 	}
-	if sv.offered != nil && sv.offered.Has(i) {
-		// We offered it: it goes first, whatever the queue.
-		sv.offered.Clear(i)
-		sv.svc.taken.Add(1)
-		sv.svc.queued.Add(1)
-		sv.queue = slices.Insert(sv.queue, 0, i)
-		sv.cond.Broadcast()
-		return true
-	}
-	// One neighbour served in all may queue as deep as a lone device
-	// asks (swarm.Config.SoloPerPeer): there is nobody to keep waiting.
-	if q := sv.svc.queued.Add(1); q > sv.svc.maxQ && (q > swarmSoloQueue || sv.svc.serving.Load() > 1) {
+	// A piece we offered goes first, whatever the queue. Otherwise one
+	// neighbour served in all may queue as deep as a lone device asks
+	// (swarm.Config.SoloPerPeer): there is nobody to keep waiting.
+	offered := sv.offered != nil && sv.offered.Has(i)
+	if q := sv.svc.queued.Add(1); !offered && q > sv.svc.maxQ && (q > swarmSoloQueue || sv.svc.serving.Load() > 1) {
 		sv.svc.queued.Add(-1)
 		sv.queued(frame(frBusy, uvarint(i)))
 		return true
 	}
-	sv.queue = append(sv.queue, i)
+	if offered {
+		sv.offered.Clear(i)
+		sv.svc.taken.Add(1)
+		sv.queue = slices.Insert(sv.queue, 0, i)
+	} else {
+		sv.queue = append(sv.queue, i)
+	}
 	sv.cond.Broadcast()
 	return true
 }
@@ -808,13 +807,11 @@ func (ss *swarmSession) offer(i int, ids []int32) {
 		return
 	}
 	var to []peer.ID
-	ss.mu.Lock()
-	for _, l := range ss.links {
-		if slices.Contains(ids, l.id) {
+	for _, id := range ids {
+		if l := ss.link(id); l != nil {
 			to = append(to, l.peer)
 		}
 	}
-	ss.mu.Unlock()
 	s := ss.svc
 	s.mu.Lock()
 	var svs []*swarmServe
