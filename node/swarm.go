@@ -438,6 +438,7 @@ func (sv *swarmServe) greet() {
 		has = swarm.NewBitfield(k)
 	}
 	sv.has = has
+	sv.offered = swarm.NewBitfield(k)
 	if inner != nil {
 		// It asked for the inner blocks only: no BITFIELD, and for a
 		// seed no pieces shown that it would never ask for.
@@ -446,7 +447,6 @@ func (sv *swarmServe) greet() {
 		s.mu.Unlock()
 		return
 	}
-	sv.offered = swarm.NewBitfield(k)
 	var show swarm.Bitfield
 	flags := byte(0)
 	if r.reveal != nil {
@@ -522,18 +522,17 @@ func (sv *swarmServe) peerGot(i int) {
 		return
 	}
 	sv.has.Set(i)
-	if sv.offered != nil { // nil on a stream that asked for INNER only
-		sv.offered.Clear(i)
-	}
+	sv.offered.Clear(i)
 	sv.topUp()
 }
 
 // offer offers the neighbour piece i, which we hold; false if this
-// stream cannot (not greeted yet, closed, a seed's, or it holds i).
+// stream cannot (not greeted yet, closed, a seed's, asked for INNER only,
+// or it holds i).
 func (sv *swarmServe) offer(i int) bool {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	if !sv.greeted || sv.closed || sv.shown != nil || sv.offered == nil || i >= len(sv.rel.pieces) || sv.has.Has(i) {
+	if !sv.greeted || sv.closed || sv.shown != nil || sv.inner || i >= len(sv.rel.pieces) || sv.has.Has(i) {
 		return false
 	}
 	sv.offered.Set(i)
@@ -588,7 +587,7 @@ func (sv *swarmServe) request(i int) bool {
 	// A piece we offered goes first, whatever the queue. Otherwise one
 	// neighbour served in all may queue as deep as a lone device asks
 	// (swarm.Config.SoloPerPeer): there is nobody to keep waiting.
-	offered := sv.offered != nil && sv.offered.Has(i)
+	offered := sv.offered.Has(i)
 	if q := sv.svc.queued.Add(1); !offered && q > sv.svc.maxQ && (q > swarmSoloQueue || sv.svc.serving.Load() > 1) {
 		sv.svc.queued.Add(-1)
 		sv.queued(frame(frBusy, uvarint(i)))
