@@ -195,13 +195,13 @@ func TestInnerBlocksCheck(t *testing.T) {
 	}
 }
 
-// TestChunkSizeFor: at most 128 leaves, a power of two from 32 KiB to
+// TestChunkSizeFor: at most 256 leaves, a power of two from 16 KiB to
 // 256 KiB.
 func TestChunkSizeFor(t *testing.T) {
 	for _, c := range []struct {
 		size int64
 		want int
-	}{{1 << 10, 32 << 10}, {4 << 20, 32 << 10}, {4<<20 + 1, 64 << 10}, {8 << 20, 64 << 10}, {32 << 20, 256 << 10}, {1 << 30, 256 << 10}} {
+	}{{1 << 10, 16 << 10}, {4 << 20, 16 << 10}, {4<<20 + 1, 32 << 10}, {8 << 20, 32 << 10}, {8<<20 + 1, 64 << 10}, {64 << 20, 256 << 10}, {1 << 30, 256 << 10}} {
 		if got := ChunkSizeFor(c.size); got != c.want {
 			t.Errorf("ChunkSizeFor(%d) = %d, want %d", c.size, got, c.want)
 		}

@@ -158,7 +158,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 			if pf = n.openPieceFile(ctx, t, parents, level); pf != nil {
 				sink = pf.put
 			}
-			err = n.getPieces(ctx, root, level, want, got, sink)
+			err = n.getPieces(ctx, root, level, want, t.Chunk, got, sink)
 		} else {
 			err = n.getBlocks(ctx, want, t.Chunk, got)
 		}
@@ -196,9 +196,10 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 // getPieces fetches the leaf level of root's DAG: by the swarm protocol
 // from the neighbours that speak it, with bitswap rounds when that stalls
 // (swarmFetch); by bitswap alone if another fetch of the same DAG already
-// holds its swarm session.
-func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink pieceSink) error {
-	missing, err := n.swarmFetch(ctx, root, level, want, got, sink)
+// holds its swarm session. chunk is the release's leaf size (0 if not
+// known), which sets how many pieces are asked for at once.
+func (n *Node) getPieces(ctx context.Context, root cid.Cid, level, want []cid.Cid, chunk int, got func(size int) error, sink pieceSink) error {
+	missing, err := n.swarmFetch(ctx, root, level, want, chunk, got, sink)
 	if err != nil || len(missing) == 0 {
 		return err
 	}

@@ -838,7 +838,7 @@ func (l *swarmLink) send(f []byte) {
 // protocol, with a bitswap round whenever none arrives for the stall
 // timeout, until all are in. If another fetch of the same DAG holds the
 // swarm session, it returns want untouched for bitswap.
-func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, got func(size int) error, sink pieceSink) ([]cid.Cid, error) {
+func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.Cid, chunk int, got func(size int) error, sink pieceSink) ([]cid.Cid, error) {
 	s := n.swarm
 	pieces := content.UniqueCIDs(level)
 	missing := make(map[cid.Cid]bool, len(want))
@@ -882,7 +882,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		r.sess = nil
 		s.mu.Unlock()
 	}()
-	sched := swarm.NewScheduler(len(pieces), have, swarm.DefaultConfig(), n.rngFork())
+	sched := swarm.NewScheduler(len(pieces), have, swarm.ConfigFor(chunk), n.rngFork())
 	hello := append(uvarint(len(root.Bytes())), root.Bytes()...)
 	hello = append(hello, have.Bytes(len(pieces))...)
 	notify := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {

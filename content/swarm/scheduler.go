@@ -32,7 +32,9 @@ type Config struct {
 	SoloMaxWait time.Duration
 	// Window is the most requests outstanding in all: enough to keep the
 	// device's downlink busy across round trips, few enough that it does
-	// not tie up many neighbours' queues. Default 6. On the stack engine
+	// not tie up many neighbours' queues. Default DefaultWindow (6), which
+	// suits pieces of 32 KiB and more; WindowFor gives more for smaller
+	// pieces. On the stack engine
 	// (real nodes on simnet, 300 devices, 4 MiB in 32 KiB pieces) the
 	// last device finished at 1.73-1.77x the Kumar-Ross bound with 6,
 	// 1.80x with 8 and 1.89-1.95x with 4: a QUIC connection that carries
@@ -82,6 +84,37 @@ type Config struct {
 	OfferFanout  int
 }
 
+// DefaultWindow is Config.Window's default, for pieces of 32 KiB and more.
+const DefaultWindow = 6
+
+// windowBytes and maxWindow bound WindowFor.
+const (
+	windowBytes = 160 << 10
+	maxWindow   = 32
+)
+
+// WindowFor is the Window for pieces of size bytes: DefaultWindow for
+// pieces of 32 KiB and more; smaller ones get as many as make about
+// 160 KiB asked for at once (ten of 16 KiB), at most 32, since the
+// device's downlink must stay busy across the same round trips whatever
+// the piece size. On the stack engine (300 devices, 4 MiB in 16 KiB
+// pieces) the last device finished at 1.58x the Kumar-Ross bound with 10,
+// 1.63x with 12 and 1.76x with 6 (1.65-1.71x with 32 KiB pieces and 6).
+func WindowFor(size int) int {
+	if size <= 0 {
+		return DefaultWindow
+	}
+	return min(maxWindow, max(DefaultWindow, windowBytes/size))
+}
+
+// ConfigFor is DefaultConfig with the Window for pieces of size bytes
+// (WindowFor).
+func ConfigFor(size int) Config {
+	c := DefaultConfig()
+	c.Window = WindowFor(size)
+	return c
+}
+
 // DefaultSoloPerPeer is Config.SoloPerPeer's default (an uploader serving
 // one neighbour queues as many).
 const DefaultSoloPerPeer = 8
@@ -94,7 +127,7 @@ func (c Config) withDefaults() Config {
 		c.PerPeer = 2
 	}
 	if c.Window <= 0 {
-		c.Window = 6
+		c.Window = DefaultWindow
 	}
 	if c.SoloPerPeer <= 0 {
 		c.SoloPerPeer = DefaultSoloPerPeer

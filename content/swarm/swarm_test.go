@@ -539,3 +539,22 @@ func TestOffersFromOneNeighbourBounded(t *testing.T) {
 		t.Fatal("offer from a fresh neighbour declined")
 	}
 }
+
+// TestWindowFor: six asked at once for pieces of 32 KiB and more; smaller
+// pieces keep about 160 KiB asked for, at most 32; ConfigFor changes only
+// the window.
+func TestWindowFor(t *testing.T) {
+	for _, c := range []struct{ size, want int }{{0, 6}, {1 << 10, 32}, {8 << 10, 20}, {16 << 10, 10}, {32 << 10, 6}, {256 << 10, 6}} {
+		if got := WindowFor(c.size); got != c.want {
+			t.Errorf("WindowFor(%d) = %d, want %d", c.size, got, c.want)
+		}
+	}
+	got, want := ConfigFor(16<<10), DefaultConfig()
+	if got.Window != 10 {
+		t.Errorf("ConfigFor(16 KiB).Window = %d, want 10", got.Window)
+	}
+	got.Window = want.Window
+	if got != want {
+		t.Errorf("ConfigFor changed more than the window: %+v against %+v", got, want)
+	}
+}

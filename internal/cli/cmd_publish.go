@@ -96,7 +96,7 @@ runs.`,
 	f.StringVar(&p.DeltaFromVersion, "delta-from-version", "", "the version --delta-from is")
 	f.DurationVar(&p.ValidFor, "valid-for", 365*24*time.Hour, "how long the manifest stays valid")
 	f.StringVar(&p.SeedDir, "seed-dir", "seed-data", "the seed's data dir")
-	f.StringVar(&chunk, "chunk-size", "auto", "DAG leaf size; auto: the power of two giving at most 128 leaves, 32 KiB to 256 KiB")
+	f.StringVar(&chunk, "chunk-size", "auto", "DAG leaf size; auto: the power of two giving at most 256 leaves, 16 KiB to 256 KiB")
 	f.StringVar(&p.Chunker, "chunker", "", "content-defined leaves instead of fixed ones, e.g. rabin-16384-65536-262144 (MIN-AVG-MAX bytes): versions that moved code share more blocks")
 	f.StringVar(&p.AdvisoryID, "advisory-id", "", "advisory id (default TSA-<product>-<version>)")
 	f.StringVar(&p.Title, "title", "", "advisory title")

@@ -254,6 +254,9 @@ func newEngine(s *scenario.Scenario, g *scenario.Graph, opt Options) (*engine, e
 		e.k = int(k)
 		e.words = (e.k + 63) / 64
 	}
+	if e.opt.SwarmConfig.Window <= 0 {
+		e.opt.SwarmConfig.Window = swarm.WindowFor(int(e.chunk))
+	}
 	e.nAdv = max(1, min(s.Advisories.Count, opt.MaxAdvisories))
 	e.advInterval = s.Advisories.Interval.Seconds()
 	e.advBytes = float64(opt.AdvisoryBytes)

@@ -11,8 +11,9 @@ type Options struct {
 	// SwarmConfig and UploadQueue apply when the scenario's patch moves
 	// by Tocsin's swarm protocol (patch.transfer: swarm, the node's
 	// default; node/swarm.go): the node's own scheduler and seed reveal
-	// (content/swarm) with this configuration (swarm.DefaultConfig, as
-	// the node), and uploaders taking at most UploadQueue requests at
+	// (content/swarm) with this configuration (as the node: DefaultOptions
+	// leaves Window zero, which the engine sets to swarm.WindowFor the
+	// scenario's chunk size), and uploaders taking at most UploadQueue requests at
 	// once (the node's swarmUploadQueue, 3; the node writes two blocks at
 	// once, the model sends one after the other at the same total rate). With patch.transfer: bitswap
 	// the options below model bitswap (Window, the gate, timeouts).
@@ -91,7 +92,7 @@ type Options struct {
 // DefaultOptions returns the constants documented on Options.
 func DefaultOptions() Options {
 	return Options{
-		SwarmConfig:         swarm.DefaultConfig(),
+		SwarmConfig:         windowless(swarm.DefaultConfig()),
 		UploadQueue:         3,
 		Window:              8,
 		AdvisoryBytes:       4 << 10,
@@ -181,4 +182,10 @@ func (o *Options) normalise() {
 	if o.MaxAdvisories <= 0 || o.MaxAdvisories > 32 {
 		o.MaxAdvisories = 32
 	}
+}
+
+// windowless is c with Window zero: set per scenario (swarm.WindowFor).
+func windowless(c swarm.Config) swarm.Config {
+	c.Window = 0
+	return c
 }

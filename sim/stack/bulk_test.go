@@ -16,7 +16,7 @@ import (
 // flat-1000 setting (20 Mbit/s, 10 ms, each device dialling 4 random
 // others, one seed, 4 MiB), run twice on real nodes in virtual time —
 // once fetching by the swarm protocol in the leaves publishing picks for
-// 4 MiB (content.ChunkSizeFor: 32 KiB), once by stock bitswap only in the
+// 4 MiB (content.ChunkSizeFor: 16 KiB), once by stock bitswap only in the
 // issue's 256 KiB blocks — and printed side by side as ratios to the
 // Kumar-Ross bound T_KR computed for the same run, with each chunk size's
 // floor T_chunk. It asserts only that both runs complete: the figures are
