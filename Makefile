@@ -35,7 +35,7 @@ reliability: ## issue 9: faults, attacks, bad input against real nodes; a table,
 test-short:
 	$(GO) test -short -count=1 ./...
 
-bench: ## benchmarks with ratios to a baseline measured in the same run (delta vs zstd CLI, single link vs net/http TLS, swarm vs bitswap on 1,000 simulated devices; about 25 min)
+bench: ## benchmarks with ratios to a baseline measured in the same run (delta vs zstd CLI, single link vs net/http TLS, swarm vs bitswap on 1,000 simulated devices; about 35 min)
 	$(GO) test -run '^$$' -bench 'DeltaVsZstdCLI' -benchtime 1x ./content
 	$(GO) test -run '^$$' -bench 'SingleLink' -benchtime 1x -timeout 20m ./node
 	TOCSIN_BENCH_BULK=1 $(GO) test -run '^TestBulkSwarmVsBitswap$$' -count=1 -v -timeout 60m ./sim/stack

@@ -20,7 +20,7 @@ import (
 // issue's 256 KiB blocks — and printed side by side as ratios to the
 // Kumar-Ross bound T_KR computed for the same run, with each chunk size's
 // floor T_chunk. It asserts only that both runs complete: the figures are
-// what it is for. It takes about 10 minutes on 2 cores.
+// what it is for. It takes about 30 minutes on 2 cores (15 each).
 func TestBulkSwarmVsBitswap(t *testing.T) {
 	if os.Getenv("TOCSIN_BENCH_BULK") == "" {
 		t.Skip("benchmark: set TOCSIN_BENCH_BULK=1 (make bench) to run 2 x 1,000 real nodes, about 15 minutes")
