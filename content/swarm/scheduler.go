@@ -61,8 +61,8 @@ type Config struct {
 	// Endgame: once every missing piece some neighbour has is asked for,
 	// a piece asked for at least this long ago may be asked of one more
 	// neighbour (the first to answer wins; the other is cancelled). This
-	// is the only source of duplicates. Default 1s; negative turns the
-	// endgame off.
+	// is the only source of duplicates. Default 1s (EndgameFor gives less
+	// for small pieces); negative turns the endgame off.
 	Endgame time.Duration
 	// OfferHolders and OfferFanout: a device that stores a piece at most
 	// OfferHolders of its neighbours are known to hold (a seed counts as
@@ -107,11 +107,26 @@ func WindowFor(size int) int {
 	return min(maxWindow, max(DefaultWindow, windowBytes/size))
 }
 
-// ConfigFor is DefaultConfig with the Window for pieces of size bytes
-// (WindowFor).
+// EndgameFor is the Endgame wait for pieces of size bytes: 1s for pieces
+// of 64 KiB and more, in proportion below that, at least 250ms (16 KiB:
+// 250ms, 32 KiB: 500ms). A small piece asked for long ago is held up
+// behind others, not slow on the wire: on the stack engine (300 devices,
+// 4 MiB in 16 KiB pieces) the last device finished 0.08 s after the
+// median with 250ms, 0.18 s with 1s (1.56x against 1.63x the Kumar-Ross
+// bound), with no duplicates either way.
+func EndgameFor(size int) time.Duration {
+	if size <= 0 {
+		return time.Second
+	}
+	return min(time.Second, max(250*time.Millisecond, time.Duration(size)*time.Second/(64<<10)))
+}
+
+// ConfigFor is DefaultConfig with the Window and Endgame for pieces of
+// size bytes (WindowFor, EndgameFor).
 func ConfigFor(size int) Config {
 	c := DefaultConfig()
 	c.Window = WindowFor(size)
+	c.Endgame = EndgameFor(size)
 	return c
 }
 

@@ -541,19 +541,31 @@ func TestOffersFromOneNeighbourBounded(t *testing.T) {
 }
 
 // TestWindowFor: six asked at once for pieces of 32 KiB and more; smaller
-// pieces keep about 160 KiB asked for, at most 32; ConfigFor changes only
-// the window.
+// pieces keep about 160 KiB asked for, at most 32; the endgame waits 1s
+// for pieces of 64 KiB and more, less for smaller ones, at least 250ms;
+// ConfigFor changes only those two.
 func TestWindowFor(t *testing.T) {
 	for _, c := range []struct{ size, want int }{{0, 6}, {1 << 10, 32}, {8 << 10, 20}, {16 << 10, 10}, {32 << 10, 6}, {256 << 10, 6}} {
 		if got := WindowFor(c.size); got != c.want {
 			t.Errorf("WindowFor(%d) = %d, want %d", c.size, got, c.want)
 		}
 	}
-	got, want := ConfigFor(16<<10), DefaultConfig()
-	if got.Window != 10 {
-		t.Errorf("ConfigFor(16 KiB).Window = %d, want 10", got.Window)
+	for _, c := range []struct {
+		size int
+		want time.Duration
+	}{{0, time.Second}, {8 << 10, 250 * time.Millisecond}, {16 << 10, 250 * time.Millisecond}, {32 << 10, 500 * time.Millisecond}, {64 << 10, time.Second}, {256 << 10, time.Second}} {
+		if got := EndgameFor(c.size); got != c.want {
+			t.Errorf("EndgameFor(%d) = %v, want %v", c.size, got, c.want)
+		}
 	}
-	got.Window = want.Window
+	got, want := ConfigFor(16<<10), DefaultConfig()
+	if got.Window != 10 || got.Endgame != 250*time.Millisecond {
+		t.Errorf("ConfigFor(16 KiB): window %d, endgame %v; want 10, 250ms", got.Window, got.Endgame)
+	}
+	if c := ConfigFor(256 << 10); c != want {
+		t.Errorf("ConfigFor(256 KiB) = %+v, want the defaults %+v", c, want)
+	}
+	got.Window, got.Endgame = want.Window, want.Endgame
 	if got != want {
 		t.Errorf("ConfigFor changed more than the window: %+v against %+v", got, want)
 	}

@@ -257,6 +257,9 @@ func newEngine(s *scenario.Scenario, g *scenario.Graph, opt Options) (*engine, e
 	if e.opt.SwarmConfig.Window <= 0 {
 		e.opt.SwarmConfig.Window = swarm.WindowFor(int(e.chunk))
 	}
+	if e.opt.SwarmConfig.Endgame == 0 {
+		e.opt.SwarmConfig.Endgame = swarm.EndgameFor(int(e.chunk))
+	}
 	e.nAdv = max(1, min(s.Advisories.Count, opt.MaxAdvisories))
 	e.advInterval = s.Advisories.Interval.Seconds()
 	e.advBytes = float64(opt.AdvisoryBytes)

@@ -12,8 +12,8 @@ type Options struct {
 	// by Tocsin's swarm protocol (patch.transfer: swarm, the node's
 	// default; node/swarm.go): the node's own scheduler and seed reveal
 	// (content/swarm) with this configuration (as the node: DefaultOptions
-	// leaves Window zero, which the engine sets to swarm.WindowFor the
-	// scenario's chunk size), and uploaders taking at most UploadQueue requests at
+	// leaves Window and Endgame zero, which the engine sets to
+	// swarm.WindowFor and swarm.EndgameFor the scenario's chunk size), and uploaders taking at most UploadQueue requests at
 	// once (the node's swarmUploadQueue, 3; the node writes two blocks at
 	// once, the model sends one after the other at the same total rate). With patch.transfer: bitswap
 	// the options below model bitswap (Window, the gate, timeouts).
@@ -92,7 +92,7 @@ type Options struct {
 // DefaultOptions returns the constants documented on Options.
 func DefaultOptions() Options {
 	return Options{
-		SwarmConfig:         windowless(swarm.DefaultConfig()),
+		SwarmConfig:         perPiece(swarm.DefaultConfig()),
 		UploadQueue:         3,
 		Window:              8,
 		AdvisoryBytes:       4 << 10,
@@ -184,8 +184,9 @@ func (o *Options) normalise() {
 	}
 }
 
-// windowless is c with Window zero: set per scenario (swarm.WindowFor).
-func windowless(c swarm.Config) swarm.Config {
-	c.Window = 0
+// perPiece is c with Window and Endgame zero: set per scenario from its
+// chunk size (swarm.WindowFor, swarm.EndgameFor).
+func perPiece(c swarm.Config) swarm.Config {
+	c.Window, c.Endgame = 0, 0
 	return c
 }
