@@ -540,11 +540,11 @@ func TestOffersFromOneNeighbourBounded(t *testing.T) {
 	}
 }
 
-// TestWindowFor: six asked at once for pieces of 32 KiB and more; smaller
+// TestConfigForPieceSize: six asked at once for pieces of 32 KiB and more; smaller
 // pieces keep about 160 KiB asked for, at most 32; the endgame waits 1s
 // for pieces of 64 KiB and more, less for smaller ones, at least 250ms;
 // ConfigFor changes only those two.
-func TestWindowFor(t *testing.T) {
+func TestConfigForPieceSize(t *testing.T) {
 	for _, c := range []struct{ size, want int }{{0, 6}, {1 << 10, 32}, {8 << 10, 20}, {16 << 10, 10}, {32 << 10, 6}, {256 << 10, 6}} {
 		if got := WindowFor(c.size); got != c.want {
 			t.Errorf("WindowFor(%d) = %d, want %d", c.size, got, c.want)
@@ -567,6 +567,6 @@ func TestWindowFor(t *testing.T) {
 	}
 	got.Window, got.Endgame = want.Window, want.Endgame
 	if got != want {
-		t.Errorf("ConfigFor changed more than the window: %+v against %+v", got, want)
+		t.Errorf("ConfigFor changed more than the window and endgame: %+v against %+v", got, want)
 	}
 }
