@@ -21,6 +21,7 @@ import (
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/tocsin-iiot/tocsin/content"
@@ -482,6 +483,12 @@ func TestSwarmOffers(t *testing.T) {
 	d0, d1 := f.devs[0], f.devs[1]
 	f.connect(f.seed.Host(), d0.Host())
 	f.connect(d0.Host(), d1.Host())
+	// The seed's link is slow enough (4 MB/s: a quarter-second for the
+	// file) that d1 has joined before d0 holds everything; otherwise, on a
+	// loaded machine, d0 could finish first and have nothing fresh to offer.
+	for _, l := range f.mn.LinksBetweenPeers(f.seed.ID(), d0.ID()) {
+		l.SetOptions(mocknet.LinkOptions{Bandwidth: 4 << 20})
+	}
 	waitMesh(t, d1)
 	data := randomBytes(t, 1<<20+777)
 	rel, _, _ := f.publish(data, "2.0.0")
