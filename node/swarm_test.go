@@ -483,11 +483,12 @@ func TestSwarmOffers(t *testing.T) {
 	d0, d1 := f.devs[0], f.devs[1]
 	f.connect(f.seed.Host(), d0.Host())
 	f.connect(d0.Host(), d1.Host())
-	// The seed's link is slow enough (4 MB/s: a quarter-second for the
-	// file) that d1 has joined before d0 holds everything; otherwise, on a
-	// loaded machine, d0 could finish first and have nothing fresh to offer.
+	// The seed's link is slow (50 ms, 4 MB/s), so d1, which hears of the
+	// release from d0 at once, has joined before d0 holds everything;
+	// otherwise, on a loaded machine, d0 could finish first and have
+	// nothing fresh to offer.
 	for _, l := range f.mn.LinksBetweenPeers(f.seed.ID(), d0.ID()) {
-		l.SetOptions(mocknet.LinkOptions{Bandwidth: 4 << 20})
+		l.SetOptions(mocknet.LinkOptions{Latency: 50 * time.Millisecond, Bandwidth: 4 << 20})
 	}
 	waitMesh(t, d1)
 	data := randomBytes(t, 1<<20+777)
