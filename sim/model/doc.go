@@ -75,8 +75,9 @@
 // (the rest is unexplained; head-of-line waits of control frames behind
 // blocks on one connection are a candidate). With 32 KiB pieces and
 // offers (2026-12-07) the gap is the same: 2.37 s against 2.79-2.86 s at
-// 300, 2.46 s against 2.85 s at 1,000; with 16 KiB pieces and ten
-// requests outstanding (swarm.WindowFor), 2.39 s against 2.76 s at 1,000.
+// 300, 2.46 s against 2.85 s at 1,000; with 16 KiB pieces, ten requests
+// outstanding and the endgame after 250 ms (swarm.WindowFor, EndgameFor),
+// 2.38 s against 2.69 s at 1,000.
 // One known cause: the model never
 // slows a sender down for a busy receiver, while simnet shares a downlink
 // fairly among the connections into it. flat-1000, the calibration
