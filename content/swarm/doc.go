@@ -5,6 +5,8 @@
 // seed shows each neighbour (Reveal: super-seeding, so that the seed's
 // upload goes to distinct pieces and devices trade the rest among
 // themselves). Pieces are a release DAG's leaves, numbered in DAG order.
+// The Scheduler also keeps Waits: how long its fetch spent with the window
+// full, starved or blocked, for status and the simulators.
 //
 // Why our own and not bitswap alone: bitswap asks all neighbours what they
 // have, then asks one for each block and, when its latency estimate says

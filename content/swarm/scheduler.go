@@ -214,6 +214,89 @@ type Scheduler struct {
 	out       int
 	solo      bool // SetNeighbours(1)
 	rng       *rand.Rand
+	// waits: see Waits; held is what held the fetch back at observedAt
+	// (unix nanoseconds), if observing (from the first Next until the
+	// device holds every piece).
+	waits      Waits
+	held       waitKind
+	observedAt int64
+	observing  bool
+}
+
+// Waits is how long a fetch spent waiting, by what held it back, as the
+// scheduler saw it after each Next: the three add up to the time from the
+// first Next to the last (the last one made once the device holds every
+// piece ends it). It tells a slow fetch's cause apart: a full window means
+// the requests are out and the neighbours' uploads (or the links) set the
+// pace; starved, that the neighbours hold nothing more the device needs
+// yet; blocked, that they do, but may not be asked now.
+type Waits struct {
+	// Full: every request the device may have out (Config.Window) was out.
+	Full time.Duration `json:"full_ns"`
+	// Starved: no neighbour was known to hold a piece the device lacks
+	// and has not asked for.
+	Starved time.Duration `json:"starved_ns"`
+	// Blocked: such pieces were only at neighbours the device may not ask
+	// now: at their PerPeer limit, backed off (BUSY, a timeout), or a
+	// seed holding pieces that devices nearby hold too.
+	Blocked time.Duration `json:"blocked_ns"`
+}
+
+// Add returns w plus o.
+func (w Waits) Add(o Waits) Waits {
+	return Waits{Full: w.Full + o.Full, Starved: w.Starved + o.Starved, Blocked: w.Blocked + o.Blocked}
+}
+
+// Total is the time the three cover.
+func (w Waits) Total() time.Duration { return w.Full + w.Starved + w.Blocked }
+
+type waitKind uint8
+
+const (
+	waitFull waitKind = iota
+	waitStarved
+	waitBlocked
+)
+
+// Waits returns the time the fetch has spent full, starved and blocked
+// (see the type).
+func (s *Scheduler) Waits() Waits { return s.waits }
+
+// observe adds the time since the last observation to what held the fetch
+// back then; once the device holds every piece, it stops.
+func (s *Scheduler) observe(now int64) {
+	if s.observing && now > s.observedAt {
+		d := time.Duration(now - s.observedAt)
+		switch s.held {
+		case waitFull:
+			s.waits.Full += d
+		case waitStarved:
+			s.waits.Starved += d
+		default:
+			s.waits.Blocked += d
+		}
+	}
+	s.observedAt, s.observing = now, s.nhave < s.k
+}
+
+// classify records what holds the fetch back after Next has asked for all
+// it may: the window, or whether any neighbour holds a piece not yet asked
+// for (Next would have asked for it if it could).
+func (s *Scheduler) classify(window int) {
+	if s.out >= window {
+		s.held = waitFull
+		return
+	}
+	s.held = waitStarved
+	for _, p := range s.ids {
+		have := s.peers[p].have
+		for w := range s.have {
+			if have[w]&^s.have[w]&^s.requested[w] != 0 {
+				s.held = waitBlocked
+				return
+			}
+		}
+	}
 }
 
 // NewScheduler returns a scheduler for k pieces, of which the device holds
@@ -495,14 +578,17 @@ func (s *Scheduler) Expire(now time.Time) []Request {
 // slot (taken in a random rotation), the rarest piece it holds that the
 // device lacks and has not asked for, ties broken at random; failing that,
 // in the endgame, the piece it holds that was asked of someone else
-// longest ago.
+// longest ago. Each call also accounts the time since the last to what
+// held the fetch back then (Waits).
 func (s *Scheduler) Next(now time.Time) []Request {
 	var out []Request
 	n := len(s.ids)
+	ns := now.UnixNano()
+	s.observe(ns)
 	if n == 0 || s.nhave == s.k {
+		s.held = waitStarved
 		return nil
 	}
-	ns := now.UnixNano()
 	// Pieces some device neighbour that is not backed off holds: seeds
 	// are not asked for these.
 	offered := NewBitfield(s.k)
@@ -549,6 +635,7 @@ func (s *Scheduler) Next(now time.Time) []Request {
 			progress = true
 		}
 	}
+	s.classify(window)
 	return out
 }
 

@@ -570,3 +570,60 @@ func TestConfigForPieceSize(t *testing.T) {
 		t.Errorf("ConfigFor changed more than the window and endgame: %+v against %+v", got, want)
 	}
 }
+
+// TestWaitsTellFullStarvedAndBlockedApart walks one fetch through the three
+// states and checks each interval lands where it should, and that the
+// accounting stops once the device holds everything.
+func TestWaitsTellFullStarvedAndBlockedApart(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(0, int64(ms)*int64(time.Millisecond)) } // from the epoch: zero is a time like any other
+	s := NewScheduler(4, nil, Config{PerPeer: 1, Window: 2, Endgame: -1}, rng(1))
+	s.SetNeighbours(3)
+
+	// 0-10 ms: no neighbour holds anything: starved.
+	s.SetHave(1, NewBitfield(4))
+	s.SetHave(2, NewBitfield(4))
+	if r := s.Next(at(0)); len(r) != 0 {
+		t.Fatalf("asked %v of neighbours holding nothing", r)
+	}
+	// 10-30 ms: both hold pieces; one request each fills the window.
+	s.SetHave(1, bf(4, 0, 1))
+	s.SetHave(2, bf(4, 2))
+	r := s.Next(at(10))
+	if len(r) != 2 {
+		t.Fatalf("want two requests, got %v", r)
+	}
+	first := -1
+	for _, x := range r {
+		if x.Peer == 1 {
+			first = x.Piece
+		}
+	}
+	if first != 0 && first != 1 {
+		t.Fatalf("neighbour 1 asked for %d, which it does not hold", first)
+	}
+	// 30-70 ms: piece 2 came; neighbour 1 still holds a piece not asked
+	// for, but it is at its PerPeer limit: blocked.
+	s.Received(2, 2)
+	if r := s.Next(at(30)); len(r) != 0 {
+		t.Fatalf("asked %v beyond PerPeer", r)
+	}
+	// 70-100 ms: neighbour 1's piece came; its other piece is asked for
+	// and nobody holds piece 3: starved, one request out.
+	s.Received(1, first)
+	if r := s.Next(at(70)); len(r) != 1 {
+		t.Fatalf("want the other piece asked for, got %v", r)
+	}
+	// 100 ms: the rest arrive; the fetch is done and the clock stops.
+	s.Received(1, 1-first)
+	s.Received(2, 3)
+	s.Next(at(100))
+	s.Next(at(500))
+
+	want := Waits{Full: 20 * time.Millisecond, Starved: 40 * time.Millisecond, Blocked: 40 * time.Millisecond}
+	if got := s.Waits(); got != want {
+		t.Fatalf("waits %+v, want %+v", got, want)
+	}
+	if got := s.Waits().Add(want).Total(); got != 200*time.Millisecond {
+		t.Fatalf("Add/Total: %v", got)
+	}
+}
