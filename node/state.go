@@ -262,10 +262,11 @@ func (n *Node) Status() Status {
 			bst = BitswapStats{s.BlocksSent, s.DataSent, s.BlocksReceived, s.DataReceived, s.DupBlksReceived, s.DupDataReceived}
 		}
 	}
+	sw := n.SwarmStats() // before n.mu: it takes the swarm's lock
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	st := Status{Role: n.cfg.Role, Products: n.device().Products, Releases: map[string]*releaseState{},
-		Counters: n.counters, Bitswap: bst, Swarm: n.SwarmStats(), UpdatedAt: n.now().UTC(), Documents: append([]string(nil), n.order...)}
+		Counters: n.counters, Bitswap: bst, Swarm: sw, UpdatedAt: n.now().UTC(), Documents: append([]string(nil), n.order...)}
 	if n.host != nil {
 		st.PeerID = n.host.ID().String()
 		st.Addrs = n.Addrs()

@@ -107,6 +107,9 @@ type SwarmStats struct {
 	// OffersTaken: those a neighbour then asked for.
 	Offers      int64 `json:"offers"`
 	OffersTaken int64 `json:"offers_taken"`
+	// Waits: what held the node's finished or abandoned fetches back,
+	// summed (swarm.Waits).
+	Waits swarm.Waits `json:"waits"`
 }
 
 // swarmSvc is the node's side of the protocol: what it serves and the
@@ -127,6 +130,7 @@ type swarmSvc struct {
 	// serving: len(nserve), read without mu.
 	serving atomic.Int32
 	recvBy  map[peer.ID]int64 // verified bytes received from each peer
+	waits   swarm.Waits       // of the fetches that have returned
 	queued  atomic.Int32      // requests waiting for our upload, all streams
 	maxQ    int32
 }
@@ -164,8 +168,11 @@ func (n *Node) SwarmStats() SwarmStats {
 		return SwarmStats{}
 	}
 	s := n.swarm
+	s.mu.Lock()
+	waits := s.waits
+	s.mu.Unlock()
 	return SwarmStats{Sent: s.sent.Load(), Received: s.recv.Load(), Duplicate: s.dup.Load(), Rejected: s.rejected.Load(),
-		Offers: s.offers.Load(), OffersTaken: s.taken.Load()}
+		Offers: s.offers.Load(), OffersTaken: s.taken.Load(), Waits: waits}
 }
 
 // rel returns the record for root, creating it; with create false, nil if
@@ -883,6 +890,11 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		s.mu.Unlock()
 	}()
 	sched := swarm.NewScheduler(len(pieces), have, swarm.ConfigFor(chunk), n.rngFork())
+	defer func() {
+		s.mu.Lock()
+		s.waits = s.waits.Add(sched.Waits())
+		s.mu.Unlock()
+	}()
 	hello := append(uvarint(len(root.Bytes())), root.Bytes()...)
 	hello = append(hello, have.Bytes(len(pieces))...)
 	notify := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
