@@ -226,6 +226,10 @@ func printSimSummary(w io.Writer, r *scenario.Result) {
 			100*p.CompletedFraction, p.P50S, p.P99S, p.MaxS, p.RatioToBound, p.BoundS, p.ChunkBoundS)
 		fmt.Fprintf(w, "seed sent %.2f x the file; %.1f%% of bytes received were duplicates; one server alone: %.1f s\n",
 			p.SeedEgressRatio, 100*p.DuplicateRatio, r.ClientServerS)
+		if ws := p.Waits; ws != nil {
+			fmt.Fprintf(w, "devices' fetching time: window full %.1f%%, starved %.1f%%, blocked %.1f%%\n",
+				100*ws.Full, 100*ws.Starved, 100*ws.Blocked)
+		}
 	}
 	if at := r.Attacks; at != (scenario.Attacks{}) {
 		fmt.Fprintf(w, "attacks: %d forged sent, %d accepted; %d bad blocks served, %d stored\n",

@@ -185,6 +185,7 @@ type engine struct {
 	// Swarm mode (Options.Swarm): each fetching device's scheduler, and
 	// each seed's reveal and its view of each neighbour.
 	sw       []*swarm.Scheduler
+	swWaits  swarm.Waits // of honest devices' schedulers dropped when they went offline
 	swReveal []*swarm.Reveal
 	swSeed   map[swPair]*swSeedView
 
@@ -680,6 +681,9 @@ func (e *engine) onOffline(n int32) {
 	st.flags &^= fProbed
 	st.epoch++
 	if e.sw != nil {
+		if e.sw[n] != nil && e.g.HonestDevice(int(n)) {
+			e.swWaits = e.swWaits.Add(e.sw[n].Waits())
+		}
 		e.sw[n] = nil
 	}
 	st.recent = [maxHistory]uint32{}

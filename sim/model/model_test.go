@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tocsin-iiot/tocsin/content/swarm"
 	"github.com/tocsin-iiot/tocsin/sim/scenario"
 )
 
@@ -103,13 +104,30 @@ func TestDefaultScenario(t *testing.T) {
 	if r.Advisory.DeliveredFraction != 1 || r.Patch.CompletedFraction != 1 {
 		t.Fatalf("delivered %v, completed %v", r.Advisory.DeliveredFraction, r.Patch.CompletedFraction)
 	}
+	// The schedulers' waits cover each device's fetch: at least F/Down
+	// (nobody fetches faster), at most the time to its last piece.
+	var w swarm.Waits
+	var upper, lower float64
+	floor := float64(e.file) / float64(scenario.DefaultRate) // F / min(Down)
+	for n, sch := range e.sw {
+		if sch != nil && e.g.HonestDevice(n) {
+			w = w.Add(sch.Waits())
+			upper += e.patchAt[n]
+			lower += floor
+		}
+	}
+	if got := w.Total().Seconds(); got < lower || got > upper {
+		t.Errorf("waits cover %.1f s of fetching, want between %.1f and %.1f", got, lower, upper)
+	}
+	if ws := r.Patch.Waits; ws == nil || math.Abs(ws.Full+ws.Starved+ws.Blocked-1) > 1e-5 || ws.Full <= 0 || ws.Starved <= 0 {
+		t.Errorf("wait shares %+v", r.Patch.Waits)
+	}
 	if r.Patch.BoundS != 1.677722 || r.Patch.MaxS < r.Patch.BoundS || r.Patch.RatioToBound < 1 {
 		t.Errorf("patch max %v vs bound %v (ratio %v)", r.Patch.MaxS, r.Patch.BoundS, r.Patch.RatioToBound)
 	}
 	if r.Patch.MaxS > 60 || r.Advisory.MaxS > 1 {
 		t.Errorf("implausibly slow: advisory max %v, patch max %v", r.Advisory.MaxS, r.Patch.MaxS)
 	}
-	floor := float64(e.file) / float64(scenario.DefaultRate) // F / min(Down)
 	if first := r.Patch.CDF[0].T; first < floor {
 		t.Errorf("first device done at %v, before F/min(Down) = %v", first, floor)
 	}

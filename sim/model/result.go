@@ -37,6 +37,15 @@ func (e *engine) result() (*scenario.Result, error) {
 		if all := e.seedRecv + e.peerRecv + e.dupRecv + e.rejRecv; all > 0 {
 			p.DuplicateRatio = scenario.Round(float64(e.dupRecv) / float64(all))
 		}
+		if e.sw != nil {
+			w := e.swWaits
+			for n, sch := range e.sw {
+				if sch != nil && g.HonestDevice(n) {
+					w = w.Add(sch.Waits())
+				}
+			}
+			p.Waits = scenario.NewWaitShares(w.Full, w.Starved, w.Blocked)
+		}
 		r.Patch = p
 	}
 	r.Attacks = scenario.Attacks{ForgedSent: e.forgedSent, BadBlocksServed: e.badServed}

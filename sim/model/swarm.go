@@ -271,6 +271,7 @@ func (e *engine) swDeliver(r, id int32, gen uint32) {
 		}
 	}
 	if int(rs.haveCount) == e.k {
+		sch.Next(e.swTime(e.now)) // closes its Waits
 		rs.flags |= fDone
 		e.patchAt[r] = e.now
 		e.finish(r, e.now)

@@ -336,6 +336,12 @@ func summary(runs []run) []summaryRow {
 	add("Last device / T_KR", "patch.ratio_to_bound", patch(func(p *scenario.PatchResult) string { return "×" + sig(p.RatioToBound, 3) }))
 	add("Seed egress / patch size", "patch.seed_egress_ratio", patch(func(p *scenario.PatchResult) string { return "×" + sig(p.SeedEgressRatio, 3) }))
 	add("Duplicate bytes", "patch.duplicate_ratio", patch(func(p *scenario.PatchResult) string { return pctRound(p.DuplicateRatio) }))
+	add("Fetching time: window full / starved / blocked", "patch.waits", patch(func(p *scenario.PatchResult) string {
+		if p.Waits == nil {
+			return "— (bitswap)"
+		}
+		return pctRound(p.Waits.Full) + " / " + pctRound(p.Waits.Starved) + " / " + pctRound(p.Waits.Blocked)
+	}))
 	add("One server alone", "client_server_s", func(r *scenario.Result) string {
 		if r.ClientServerS == 0 {
 			return "—"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/tocsin-iiot/tocsin/sim/bound"
 )
@@ -73,6 +74,29 @@ type PatchResult struct {
 	// already had.
 	DuplicateRatio float64 `json:"duplicate_ratio"`
 	CDF            []Point `json:"cdf"`
+	// Waits: of the honest devices' fetching time, summed, the shares
+	// their schedulers spent with the window full, starved and blocked
+	// (content/swarm.Waits: the links or neighbours' uploads set the pace;
+	// the neighbours held nothing more yet; they did but could not be
+	// asked). Nil for bitswap transfers.
+	Waits *WaitShares `json:"waits,omitempty"`
+}
+
+// WaitShares: see PatchResult.Waits. The three add up to 1.
+type WaitShares struct {
+	Full    float64 `json:"full"`
+	Starved float64 `json:"starved"`
+	Blocked float64 `json:"blocked"`
+}
+
+// NewWaitShares returns full, starved and blocked as shares of their sum,
+// or nil if it is zero.
+func NewWaitShares(full, starved, blocked time.Duration) *WaitShares {
+	sum := float64(full + starved + blocked)
+	if sum <= 0 {
+		return nil
+	}
+	return &WaitShares{Full: Round(float64(full) / sum), Starved: Round(float64(starved) / sum), Blocked: Round(float64(blocked) / sum)}
 }
 
 // Point is one point of a CDF: by time T (seconds), a share F of the honest

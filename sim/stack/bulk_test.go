@@ -63,5 +63,8 @@ func TestBulkSwarmVsBitswap(t *testing.T) {
 		fmt.Printf("%-8s %7dK %10.3f %10.3f %10.3f %12.2f %9.1f%% %12.2f\n", r.name, chunk[r.name]>>10, r.p.ChunkBoundS, r.p.P50S, r.p.MaxS, r.p.RatioToBound, 100*r.p.DuplicateRatio, r.p.SeedEgressRatio)
 	}
 	fmt.Printf("swarm/bitswap: last device %.2fx, seed upload %.2fx\n", sw.MaxS/bs.MaxS, sw.SeedEgressRatio/bs.SeedEgressRatio)
+	if w := sw.Waits; w != nil {
+		fmt.Printf("swarm devices' fetching time: window full %.1f%%, starved %.1f%%, blocked %.1f%% (swarm.Waits)\n", 100*w.Full, 100*w.Starved, 100*w.Blocked)
+	}
 	fmt.Printf("targets (issue 6): max/T_KR <= 1.5, dup <= 5%%, seed/F <= 1.5\n")
 }

@@ -31,5 +31,8 @@ func TestStackScale(t *testing.T) {
 	t.Logf("n=%d wall=%s advisory max %.3f delivered %.3f", n, RealNow().Sub(wall), res.Advisory.MaxS, res.Advisory.DeliveredFraction)
 	if res.Patch != nil {
 		t.Logf("patch p50 %.3f max %.3f ratio %.2f dup %.3f seed %.2f", res.Patch.P50S, res.Patch.MaxS, res.Patch.RatioToBound, res.Patch.DuplicateRatio, res.Patch.SeedEgressRatio)
+		if w := res.Patch.Waits; w != nil {
+			t.Logf("fetching time: window full %.3f, starved %.3f, blocked %.3f", w.Full, w.Starved, w.Blocked)
+		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/marcopolo/simnet"
 
 	"github.com/tocsin-iiot/tocsin/content"
+	"github.com/tocsin-iiot/tocsin/content/swarm"
 	"github.com/tocsin-iiot/tocsin/internal/csaf"
 	"github.com/tocsin-iiot/tocsin/internal/hostile"
 	"github.com/tocsin-iiot/tocsin/internal/trust"
@@ -418,6 +419,7 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 	advTimes := make([]float64, 0, honest)
 	patchTimes := make([]float64, 0, honest)
 	var seedSent, peerSent, recv, dup, unwanted, mismatched int64
+	var waits swarm.Waits
 	for n, nn := range r.nodes {
 		if nn == nil {
 			continue
@@ -430,6 +432,7 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 		peerSent += int64(st.DataSent) + sw.Sent
 		recv += int64(st.DataReceived) + sw.Received + sw.Duplicate
 		dup += int64(st.DupData) + sw.Duplicate
+		waits = waits.Add(sw.Waits)
 		advTimes = append(advTimes, since(start, r.advAt[n]))
 		patchTimes = append(patchTimes, since(start, patchAt[n]))
 		if r.g.Nodes[n].Behaviour == scenario.Honest && (r.s.Adversaries.BadBlocks > 0) {
@@ -449,6 +452,7 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 		if recv > 0 {
 			p.DuplicateRatio = scenario.Round(float64(dup) / float64(recv))
 		}
+		p.Waits = scenario.NewWaitShares(waits.Full, waits.Starved, waits.Blocked)
 		res.Patch = p
 	}
 	var badServed int64

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"math"
 	"testing"
 	"testing/synctest"
 
@@ -55,6 +56,13 @@ func TestStackEngineSmallFleet(t *testing.T) {
 	}
 	if res.Advisory.MaxS <= 0 || res.Advisory.MaxS > res.Patch.MaxS {
 		t.Errorf("advisory max %.3fs, patch max %.3fs", res.Advisory.MaxS, res.Patch.MaxS)
+	}
+	// The nodes' schedulers said what held their fetches back; the
+	// shares cover all of it.
+	if w := res.Patch.Waits; w == nil || math.Abs(w.Full+w.Starved+w.Blocked-1) > 1e-5 {
+		t.Errorf("wait shares %+v", res.Patch.Waits)
+	} else {
+		t.Logf("fetching time: window full %.2f, starved %.2f, blocked %.2f", w.Full, w.Starved, w.Blocked)
 	}
 }
 
