@@ -337,8 +337,8 @@ func summary(runs []run) []summaryRow {
 	add("Seed egress / patch size", "patch.seed_egress_ratio", patch(func(p *scenario.PatchResult) string { return "×" + sig(p.SeedEgressRatio, 3) }))
 	add("Duplicate bytes", "patch.duplicate_ratio", patch(func(p *scenario.PatchResult) string { return pctRound(p.DuplicateRatio) }))
 	add("Fetching time: window full / starved / blocked", "patch.waits", patch(func(p *scenario.PatchResult) string {
-		if p.Waits == nil {
-			return "— (bitswap)"
+		if p.Waits == nil { // bitswap, or no device fetched
+			return "—"
 		}
 		return pctRound(p.Waits.Full) + " / " + pctRound(p.Waits.Starved) + " / " + pctRound(p.Waits.Blocked)
 	}))
