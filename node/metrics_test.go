@@ -17,6 +17,9 @@ func TestMetrics(t *testing.T) {
 	waitMesh(t, f.devs[1])
 	rel, _, _ := f.publish(randomBytes(t, 300<<10), "2.0.0")
 	waitInstalled(t, f.devs[1], rel.ID())
+	// d1 can install before d0 has finished its own install (d0 serves
+	// pieces as soon as it stores them): the metric read below is d0's.
+	waitInstalled(t, f.devs[0], rel.ID())
 	rec := httptest.NewRecorder()
 	f.devs[0].MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
