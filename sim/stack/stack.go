@@ -432,7 +432,9 @@ func (r *run) simulate(progress func(done, total float64)) (*scenario.Result, er
 		peerSent += int64(st.DataSent) + sw.Sent
 		recv += int64(st.DataReceived) + sw.Received + sw.Duplicate
 		dup += int64(st.DupData) + sw.Duplicate
-		waits = waits.Add(sw.Waits)
+		if r.g.HonestDevice(n) { // as documented, and as the model engine counts
+			waits = waits.Add(sw.Waits)
+		}
 		advTimes = append(advTimes, since(start, r.advAt[n]))
 		patchTimes = append(patchTimes, since(start, patchAt[n]))
 		if r.g.Nodes[n].Behaviour == scenario.Honest && (r.s.Adversaries.BadBlocks > 0) {
