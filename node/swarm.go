@@ -30,9 +30,20 @@ import (
 // and says HELLO (the root CID and the pieces it holds). The neighbour
 // answers with BITFIELD (the pieces it holds, or, for a seed, the few it
 // shows; an empty answer if it does not know the release yet), then HAVE
-// for every piece it gets later. The device sends REQUEST and CANCEL; the
-// neighbour sends BLOCK or DONT_HAVE, or BUSY when its upload queue is
-// full (the device asks another holder, or asks again a moment later).
+// for every piece it gets later — as soon as the piece's BLOCK begins to
+// arrive, not once it is stored (arriving), and not to a neighbour known
+// to hold it already (heard). A request for a piece still arriving waits
+// until it is verified and stored, and is answered DONT_HAVE if it fails.
+// The device sends REQUEST and CANCEL; the neighbour sends BLOCK or
+// DONT_HAVE, or BUSY when its upload queue is full (the device asks
+// another holder, or asks again a moment later). HAVE and REQUEST carry,
+// after the piece number, the sender's count of pieces held: HAVEs skip
+// neighbours that hold the piece, so their bitfields undercount those
+// behind, and offers go to the neighbours furthest behind. A node's two
+// upload slots go to the waiting block whose neighbour holds the fewest
+// pieces (release), and with its queue full a request from a neighbour
+// far behind turns away one waiting from a neighbour far ahead
+// (makeRoom).
 // A device that has just stored a piece few of its neighbours hold also
 // OFFERs it to a couple of the others (swarm.Scheduler.OfferTargets); a
 // neighbour that lacks it and has asked no one for it REQUESTs it at once
@@ -48,7 +59,7 @@ import (
 // root names, before it is stored or announced; a peer that sends a bad
 // one is banned at once (over an authenticated connection it is no
 // accident) and its stream closed.
-const swarmProto = protocol.ID("/tocsin/swarm/1.1.0")
+const swarmProto = protocol.ID("/tocsin/swarm/1.2.0")
 
 const (
 	frHello    = 1
@@ -107,6 +118,9 @@ type SwarmStats struct {
 	// OffersTaken: those a neighbour then asked for.
 	Offers      int64 `json:"offers"`
 	OffersTaken int64 `json:"offers_taken"`
+	// Early: requests we answered for a piece we had announced as it
+	// began to arrive, before it was stored (arriving).
+	Early int64 `json:"early_served"`
 	// Waits: what held the node's finished or abandoned fetches back,
 	// summed (swarm.Waits).
 	Waits swarm.Waits `json:"waits"`
@@ -115,14 +129,20 @@ type SwarmStats struct {
 // swarmSvc is the node's side of the protocol: what it serves and the
 // downloads it runs.
 type swarmSvc struct {
-	n        *Node
-	upload   chan struct{} // one block on the wire at a time
+	n *Node
+	// upMu guards the upload slots: upFree of swarmUploads are free, and
+	// upWait are the blocks waiting for one (acquire, release).
+	upMu     sync.Mutex
+	upFree   int
+	upWait   []*upWaiter
 	sent     atomic.Int64
 	recv     atomic.Int64
 	dup      atomic.Int64
 	rejected atomic.Int64
 	offers   atomic.Int64
 	taken    atomic.Int64
+	early    atomic.Int64
+	heldBy   map[peer.ID]int // pieces each neighbour reports holding (HAVE, REQUEST)
 
 	mu     sync.Mutex
 	rels   map[cid.Cid]*swarmRel
@@ -133,14 +153,21 @@ type swarmSvc struct {
 	waits   swarm.Waits       // of the fetches that have returned
 	queued  atomic.Int32      // requests waiting for our upload, all streams
 	maxQ    int32
+	// arrived is closed and replaced (with mu held) when a coming piece is
+	// stored or fails.
+	arrived chan struct{}
 }
 
 // swarmRel is what the node knows of one release DAG.
 type swarmRel struct {
-	root    cid.Cid
-	pieces  []cid.Cid // nil until known
-	index   map[cid.Cid]int
-	have    swarm.Bitfield
+	root   cid.Cid
+	pieces []cid.Cid // nil until known
+	index  map[cid.Cid]int
+	have   swarm.Bitfield
+	// coming: pieces whose BLOCK has begun to arrive and that we have
+	// announced already (arriving); a request for one waits until it is
+	// verified and stored, or fails.
+	coming  swarm.Bitfield
 	serving map[*swarmServe]struct{}
 	sess    *swarmSession
 	reveal  *swarm.Reveal // seeds only
@@ -157,7 +184,8 @@ func (r *swarmRel) servers() []*swarmServe {
 }
 
 func newSwarm(n *Node) *swarmSvc {
-	s := &swarmSvc{n: n, upload: make(chan struct{}, swarmUploads), maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}}
+	s := &swarmSvc{n: n, upFree: swarmUploads, maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}, heldBy: map[peer.ID]int{}}
+	s.arrived = make(chan struct{})
 	n.host.SetStreamHandler(swarmProto, s.handle)
 	return s
 }
@@ -172,7 +200,7 @@ func (n *Node) SwarmStats() SwarmStats {
 	waits := s.waits
 	s.mu.Unlock()
 	return SwarmStats{Sent: s.sent.Load(), Received: s.recv.Load(), Duplicate: s.dup.Load(), Rejected: s.rejected.Load(),
-		Offers: s.offers.Load(), OffersTaken: s.taken.Load(), Waits: waits}
+		Offers: s.offers.Load(), OffersTaken: s.taken.Load(), Early: s.early.Load(), Waits: waits}
 }
 
 // rel returns the record for root, creating it; with create false, nil if
@@ -192,6 +220,7 @@ func (s *swarmSvc) learn(r *swarmRel, pieces []cid.Cid, has func(i int) bool) {
 	r.pieces = pieces
 	r.index = make(map[cid.Cid]int, len(pieces))
 	r.have = swarm.NewBitfield(len(pieces))
+	r.coming = swarm.NewBitfield(len(pieces))
 	for i, c := range pieces {
 		r.index[c] = i
 		if has(i) {
@@ -243,16 +272,59 @@ func (s *swarmSvc) stored(r *swarmRel, i int) bool {
 		return false
 	}
 	r.have.Set(i)
-	serving := r.servers()
+	if r.coming.Has(i) {
+		r.coming.Clear(i)
+		s.signalArrived()
+	}
+	serving := r.servers() // those told on arrival are not told again
+	held := r.have.Count()
 	sess := r.sess
 	s.mu.Unlock()
 	for _, sv := range serving {
-		sv.announce(i)
+		sv.announce(i, held)
 	}
 	if sess != nil {
 		sess.announce(i)
 	}
 	return true
+}
+
+// arriving: piece i's BLOCK has begun to arrive. Its neighbours hear of
+// it now rather than once it is verified and stored, so that their
+// requests queue here meanwhile (serveOne waits for the piece); that took
+// the HAVE and REQUEST round trip out of a fresh piece's hop.
+func (s *swarmSvc) arriving(r *swarmRel, i int) {
+	s.mu.Lock()
+	if r.have == nil || i >= len(r.pieces) || r.have.Has(i) || r.coming.Has(i) {
+		s.mu.Unlock()
+		return
+	}
+	r.coming.Set(i)
+	serving := r.servers()
+	held := r.have.Count()
+	s.mu.Unlock()
+	for _, sv := range serving {
+		sv.announce(i, held)
+	}
+}
+
+// notComing: piece i's BLOCK, announced on arrival, did not become a
+// stored piece (the link failed, or it did not verify or store): requests
+// waiting for it are answered DONT_HAVE.
+func (s *swarmSvc) notComing(r *swarmRel, i int) {
+	s.mu.Lock()
+	if r.coming != nil && i < len(r.pieces) && r.coming.Has(i) {
+		r.coming.Clear(i)
+		s.signalArrived()
+	}
+	s.mu.Unlock()
+}
+
+// signalArrived wakes the requests waiting for coming pieces; called with
+// s.mu held.
+func (s *swarmSvc) signalArrived() {
+	close(s.arrived)
+	s.arrived = make(chan struct{})
 }
 
 // fetched: every block of root's DAG is now in the store (a fetch by
@@ -297,6 +369,7 @@ type swarmServe struct {
 	peerHas []byte         // its HELLO bitfield, parsed once pieces are known
 	inner   bool           // it asked for the inner blocks (an empty bitfield)
 	has     swarm.Bitfield // what it holds, as far as we know
+	told    swarm.Bitfield // pieces we have told it we hold (BITFIELD, HAVE)
 	offered swarm.Bitfield // pieces offered to it and not yet asked for
 	shown   swarm.Bitfield // seed: pieces shown to it
 	kick    chan struct{}  // a control frame is waiting
@@ -308,13 +381,30 @@ func (sv *swarmServe) flushCtrl() bool {
 	ctrl := sv.ctrl
 	sv.ctrl = nil
 	sv.mu.Unlock()
-	for _, f := range ctrl {
-		if _, err := sv.st.Write(f); err != nil {
+	if len(ctrl) > 0 {
+		if _, err := sv.st.Write(joinFrames(ctrl)); err != nil {
 			sv.close()
 			return false
 		}
 	}
 	return true
+}
+
+// joinFrames returns fs as one buffer: written at once, they leave in as
+// few packets as fit.
+func joinFrames(fs [][]byte) []byte {
+	if len(fs) == 1 {
+		return fs[0]
+	}
+	n := 0
+	for _, f := range fs {
+		n += len(f)
+	}
+	out := make([]byte, 0, n)
+	for _, f := range fs {
+		out = append(out, f...)
+	}
+	return out
 }
 
 // queued adds a control frame; called with sv.mu held.
@@ -342,6 +432,7 @@ func (s *swarmSvc) handle(st network.Stream) {
 		s.mu.Lock()
 		if s.nserve[p]--; s.nserve[p] <= 0 {
 			delete(s.nserve, p)
+			delete(s.heldBy, p)
 		}
 		s.serving.Store(int32(len(s.nserve)))
 		s.mu.Unlock()
@@ -403,14 +494,18 @@ func (s *swarmSvc) handle(st network.Stream) {
 		if err != nil {
 			return
 		}
-		i, ok := piece(body)
-		if !ok {
+		i, held, ok := pieceHeld(body)
+		if !ok || held >= 0 && typ != frHave && typ != frRequest {
 			return
+		}
+		if held >= 0 {
+			s.noteHeld(p, held)
 		}
 		switch typ {
 		case frHave:
 			sv.peerGot(i)
 		case frRequest:
+			s.makeRoom(sv)
 			if !sv.request(i) {
 				return
 			}
@@ -471,6 +566,7 @@ func (sv *swarmServe) greet() {
 		show = sv.shown
 	} else {
 		show = r.have.Clone()
+		sv.told = show.Clone()
 	}
 	sv.queued(frame(frBitfield, append([]byte{flags}, show.Bytes(k)...)))
 	sv.mu.Unlock()
@@ -506,16 +602,17 @@ func (s *swarmSvc) innerFrame(r *swarmRel) []byte {
 
 // announce tells the neighbour we now hold piece i (not for seeds, which
 // show pieces through reveal).
-func (sv *swarmServe) announce(i int) {
+func (sv *swarmServe) announce(i, held int) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	if !sv.greeted || sv.closed || sv.shown != nil || sv.has.Has(i) {
+	if !sv.greeted || sv.closed || sv.shown != nil || sv.told == nil || sv.has.Has(i) || sv.told.Has(i) {
 		if !sv.greeted && !sv.closed {
 			go sv.greet() // pieces just became known
 		}
 		return
 	}
-	sv.queued(frame(frHave, uvarint(i)))
+	sv.told.Set(i)
+	sv.queued(frame(frHave, append(uvarint(i), uvarint(held)...)))
 }
 
 // peerGot: the neighbour says it holds piece i. A seed shows it another
@@ -531,6 +628,35 @@ func (sv *swarmServe) peerGot(i int) {
 	sv.has.Set(i)
 	sv.offered.Clear(i)
 	sv.topUp()
+}
+
+// heard: our fetch learned that neighbour p holds pieces (its HAVE or
+// BITFIELD on our link to it, or a block it sent us). The streams on which
+// we serve p record it, so that they do not announce those pieces to p:
+// a HAVE for a piece it holds tells it nothing, and HAVEs (each in a small
+// packet of its own, which p acknowledges) took a few percent of devices'
+// uplinks.
+func (s *swarmSvc) heard(r *swarmRel, p peer.ID, pieces ...int) {
+	s.mu.Lock()
+	var svs []*swarmServe
+	for sv := range r.serving {
+		if sv.peer == p {
+			svs = append(svs, sv)
+		}
+	}
+	s.mu.Unlock()
+	for _, sv := range svs {
+		sv.mu.Lock()
+		if sv.greeted && sv.shown == nil {
+			for _, i := range pieces {
+				if i < len(sv.rel.pieces) {
+					sv.has.Set(i)
+					sv.offered.Clear(i)
+				}
+			}
+		}
+		sv.mu.Unlock()
+	}
 }
 
 // offer offers the neighbour piece i, which we hold; false if this
@@ -611,6 +737,50 @@ func (sv *swarmServe) request(i int) bool {
 	return true
 }
 
+// roomMargin: how many more pieces than a requester a neighbour must hold
+// for its waiting request to make room (makeRoom).
+const roomMargin = 4
+
+// makeRoom: our upload queue is full, and neighbour sv, which asks for a
+// piece, holds fewer pieces than a neighbour with a request waiting here:
+// that request is answered BUSY instead (its sender asks elsewhere, or here
+// again a moment later), so those behind are not turned away by those
+// ahead. With requests served in turn, a device with four or five
+// neighbours got a smaller share of each and finished last.
+func (s *swarmSvc) makeRoom(sv *swarmServe) {
+	if s.queued.Load() < s.maxQ {
+		return
+	}
+	mine := sv.held()
+	s.mu.Lock()
+	svs := sv.rel.servers()
+	s.mu.Unlock()
+	var victim *swarmServe
+	most := mine + roomMargin
+	for _, o := range svs {
+		if o == sv {
+			continue
+		}
+		o.mu.Lock()
+		q := len(o.queue)
+		o.mu.Unlock()
+		if n := o.held(); q > 0 && n > most {
+			victim, most = o, n
+		}
+	}
+	if victim == nil {
+		return
+	}
+	victim.mu.Lock()
+	if j := len(victim.queue) - 1; j >= 0 && !victim.closed {
+		i := victim.queue[j]
+		victim.queue = victim.queue[:j]
+		s.queued.Add(-1)
+		victim.queued(frame(frBusy, uvarint(i)))
+	}
+	victim.mu.Unlock()
+}
+
 func (sv *swarmServe) cancel(i int) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
@@ -656,8 +826,8 @@ func (sv *swarmServe) writeLoop(ctx context.Context) {
 			sv.queue = sv.queue[1:]
 		}
 		sv.mu.Unlock()
-		for _, f := range ctrl {
-			if _, err := sv.st.Write(f); err != nil {
+		if len(ctrl) > 0 {
+			if _, err := sv.st.Write(joinFrames(ctrl)); err != nil {
 				sv.close()
 				return
 			}
@@ -677,8 +847,29 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 	s := sv.svc
 	defer s.queued.Add(-1)
 	s.mu.Lock()
+	// A piece announced as it began to arrive: wait for it, sending
+	// control frames meanwhile.
+	waited := false
+	for !sv.rel.have.Has(i) && sv.rel.coming.Has(i) {
+		waited = true
+		ch := s.arrived
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-sv.kick:
+			if !sv.flushCtrl() {
+				return false
+			}
+		case <-ctx.Done():
+			return false
+		}
+		s.mu.Lock()
+	}
 	c, held := sv.rel.pieces[i], sv.rel.have.Has(i)
 	s.mu.Unlock()
+	if waited && held {
+		s.early.Add(1)
+	}
 	var data []byte
 	var err error
 	if held {
@@ -709,20 +900,23 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 	}
 	// Wait for the upload, sending control frames (HAVEs) meanwhile:
 	// a neighbour must hear of new pieces while our upload is busy.
+	grant := s.acquire(sv)
 	for acquired := false; !acquired; {
 		select {
-		case s.upload <- struct{}{}:
+		case <-grant.ch:
 			acquired = true
 		case <-sv.kick:
 			if !sv.flushCtrl() {
+				s.abandon(grant)
 				return false
 			}
 		case <-ctx.Done():
+			s.abandon(grant)
 			return false
 		}
 	}
 	_, err = sv.writeBlock(i, data)
-	<-s.upload
+	s.release()
 	if err != nil {
 		sv.close()
 		return false
@@ -737,6 +931,77 @@ func (sv *swarmServe) serveOne(ctx context.Context, i int) bool {
 	sv.mu.Unlock()
 	s.mu.Unlock()
 	return true
+}
+
+// upWaiter is a block waiting for an upload slot; ch is closed when it
+// gets one.
+type upWaiter struct {
+	sv *swarmServe
+	ch chan struct{}
+}
+
+// acquire asks for an upload slot for a block to sv's neighbour.
+func (s *swarmSvc) acquire(sv *swarmServe) *upWaiter {
+	w := &upWaiter{sv: sv, ch: make(chan struct{})}
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.upFree > 0 {
+		s.upFree--
+		close(w.ch)
+		return w
+	}
+	s.upWait = append(s.upWait, w)
+	return w
+}
+
+// release frees an upload slot: it goes to the waiting block whose
+// neighbour holds the fewest pieces, as far as we know (the first to ask
+// among equals). Served in turn, a neighbour's share of our upload was one
+// over the number of neighbours asking, so a device with few neighbours
+// got less from each of them and finished last (on 300 stack devices the
+// slowest were those with four or five); the most deprived first lets
+// the devices behind catch up.
+func (s *swarmSvc) release() {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if len(s.upWait) == 0 {
+		s.upFree++
+		return
+	}
+	best, least := 0, int(^uint(0)>>1)
+	for j, w := range s.upWait {
+		if n := w.sv.held(); n < least {
+			best, least = j, n
+		}
+	}
+	w := s.upWait[best]
+	s.upWait = slices.Delete(s.upWait, best, best+1)
+	close(w.ch)
+}
+
+// abandon gives up w's slot, granted or not.
+func (s *swarmSvc) abandon(w *upWaiter) {
+	s.upMu.Lock()
+	if j := slices.Index(s.upWait, w); j >= 0 {
+		s.upWait = slices.Delete(s.upWait, j, j+1)
+		s.upMu.Unlock()
+		return
+	}
+	s.upMu.Unlock()
+	s.release()
+}
+
+// held is how many pieces the neighbour holds, as far as we know: what it
+// reported (its HAVEs and REQUESTs carry its count) or what we know it
+// holds, whichever is more.
+func (sv *swarmServe) held() int {
+	s := sv.svc
+	s.mu.Lock()
+	n := s.heldBy[sv.peer]
+	s.mu.Unlock()
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return max(n, sv.has.Count())
 }
 
 // writeBlock sends a BLOCK frame: its header, then the block's bytes as
@@ -934,7 +1199,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		}
 		for _, x := range sched.Next(now) {
 			if l := sess.link(x.Peer); l != nil {
-				l.send(frame(frRequest, uvarint(x.Piece)))
+				l.send(frame(frRequest, append(uvarint(x.Piece), uvarint(sched.Held())...)))
 			}
 		}
 		d := n.stallTimeout / 8
@@ -965,7 +1230,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 				sched.Announce(e.link.id, e.piece)
 			case frOffer:
 				if sched.Offered(e.link.id, e.piece, time.Now()) {
-					e.link.send(frame(frRequest, uvarint(e.piece)))
+					e.link.send(frame(frRequest, append(uvarint(e.piece), uvarint(sched.Held())...)))
 				}
 			case frDontHave:
 				sched.Refused(e.link.id, e.piece)
@@ -1000,6 +1265,15 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 					}
 				}
 				if fresh {
+					sess.mu.Lock()
+					s.mu.Lock()
+					for _, l := range sess.links {
+						if n, ok := s.heldBy[l.peer]; ok {
+							sched.SetHeld(l.id, n)
+						}
+					}
+					s.mu.Unlock()
+					sess.mu.Unlock()
 					sess.offer(e.piece, sched.OfferTargets(e.piece))
 					lastFresh = time.Now()
 					delete(missing, pieces[e.piece])
@@ -1209,8 +1483,17 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 		}
 	}
 	for {
-		typ, body, buf, err := readFrameBuf(br, swarmMaxFrame)
+		early := -1
+		typ, body, buf, err := readFrameBuf(br, swarmMaxFrame, func(i int) {
+			if i < k {
+				early = i
+				s.arriving(ss.rel, i)
+			}
+		})
 		if err != nil {
+			if early >= 0 {
+				s.notComing(ss.rel, early)
+			}
 			_ = st.Reset()
 			return
 		}
@@ -1225,14 +1508,27 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 				return
 			}
 			l.superSeed.Store(body[0]&bitfieldSuperSeed != 0)
+			var held []int
+			for i := 0; i < k; i++ {
+				if bf.Has(i) {
+					held = append(held, i)
+				}
+			}
+			s.heard(ss.rel, l.peer, held...)
 			if !emit(swarmEvent{link: l, kind: frBitfield, bf: bf}) {
 				return
 			}
 		case frHave, frDontHave, frBusy, frOffer:
-			i, ok := piece(body)
-			if !ok || i >= k {
+			i, held, ok := pieceHeld(body)
+			if !ok || i >= k || held >= 0 && typ != frHave {
 				_ = st.Reset()
 				return
+			}
+			if held >= 0 {
+				s.noteHeld(l.peer, held)
+			}
+			if typ == frHave {
+				s.heard(ss.rel, l.peer, i)
 			}
 			if !emit(swarmEvent{link: l, kind: typ, piece: i}) {
 				return
@@ -1265,6 +1561,7 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 			select {
 			case ss.work <- swarmBlock{link: l, piece: int(i), data: data, buf: buf}:
 			case <-ctx.Done():
+				s.notComing(ss.rel, int(i))
 				return
 			}
 		default:
@@ -1337,9 +1634,11 @@ func (ss *swarmSession) store(ctx context.Context, w swarmBlock) (recycle bool) 
 		} else if ctx.Err() == nil {
 			s.n.log.Warn("swarm: store block", "cid", c, "err", err)
 		}
+		s.notComing(ss.rel, w.piece)
 		w.link.cancel()
 		return recycle
 	}
+	s.heard(ss.rel, w.link.peer, w.piece)
 	if s.stored(ss.rel, w.piece) {
 		s.recv.Add(int64(len(w.data)))
 		s.received(w.link.peer, len(w.data))
@@ -1383,6 +1682,30 @@ func frame(typ byte, body []byte) []byte {
 
 func uvarint(i int) []byte { return binary.AppendUvarint(nil, uint64(i)) }
 
+// noteHeld records that p reports holding n pieces (a HAVE or REQUEST).
+func (s *swarmSvc) noteHeld(p peer.ID, n int) {
+	s.mu.Lock()
+	s.heldBy[p] = n
+	s.mu.Unlock()
+}
+
+// pieceHeld parses a piece number and, if one follows, the sender's count
+// of pieces held (-1 if absent).
+func pieceHeld(body []byte) (int, int, bool) {
+	i, w := binary.Uvarint(body)
+	if w <= 0 || i > 1<<30 {
+		return 0, 0, false
+	}
+	if w == len(body) {
+		return int(i), -1, true
+	}
+	n, w2 := binary.Uvarint(body[w:])
+	if w2 <= 0 || w+w2 != len(body) || n > 1<<30 {
+		return 0, 0, false
+	}
+	return int(i), int(n), true
+}
+
 func piece(body []byte) (int, bool) {
 	i, w := binary.Uvarint(body)
 	if w <= 0 || w != len(body) || i > 1<<30 {
@@ -1411,9 +1734,18 @@ func putBlockBuf(buf *[]byte) {
 // readFrameBuf is readFrame for a link's read loop: a large BLOCK frame's
 // body lies in a buffer from blockBufs, returned as buf (else buf is nil),
 // for the caller to hand back with putBlockBuf once nothing uses body.
-func readFrameBuf(r *bufio.Reader, max int) (byte, []byte, *[]byte, error) {
+func readFrameBuf(r *bufio.Reader, max int, block func(piece int)) (byte, []byte, *[]byte, error) {
 	var buf *[]byte
 	typ, body, err := readFrameWith(r, max, func(typ byte, n int) []byte {
+		if typ == frBlock && block != nil {
+			// Its piece number leads the body and comes in the first
+			// packet: tell the caller before the rest arrives.
+			if p, _ := r.Peek(min(n, binary.MaxVarintLen64)); len(p) > 0 {
+				if i, w := binary.Uvarint(p); w > 0 && i <= 1<<30 {
+					block(int(i))
+				}
+			}
+		}
 		if typ != frBlock || n < pooledFrame {
 			return make([]byte, n)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,6 +316,18 @@ func TestSwarmFrames(t *testing.T) {
 	if _, ok := piece(append(body, 0)); ok {
 		t.Fatal("trailing byte accepted")
 	}
+	// HAVE and REQUEST may carry the sender's count of pieces held.
+	if i, n, ok := pieceHeld(append(uvarint(300), uvarint(77)...)); !ok || i != 300 || n != 77 {
+		t.Fatalf("piece and count: %d %d %v", i, n, ok)
+	}
+	if i, n, ok := pieceHeld(uvarint(5)); !ok || i != 5 || n != -1 {
+		t.Fatalf("piece without count: %d %d %v", i, n, ok)
+	}
+	for _, bad := range [][]byte{nil, {0x80}, {1, 0x80}, append(append(uvarint(1), uvarint(2)...), 0)} {
+		if _, _, ok := pieceHeld(bad); ok {
+			t.Fatalf("%x accepted", bad)
+		}
+	}
 	big := frame(frBlock, make([]byte, 100))
 	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 64); err == nil {
 		t.Fatal("oversized frame accepted")
@@ -372,7 +385,7 @@ func TestSwarmUnknownRootsBounded(t *testing.T) {
 func TestSwarmFrameBuffers(t *testing.T) {
 	data := randomBytes(t, pooledFrame+100)
 	f := frame(frBlock, append(uvarint(7), data...))
-	typ, body, buf, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f)), swarmMaxFrame)
+	typ, body, buf, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f)), swarmMaxFrame, nil)
 	if err != nil || typ != frBlock || buf == nil {
 		t.Fatalf("block frame: type %d, buffer %v, %v", typ, buf != nil, err)
 	}
@@ -380,16 +393,16 @@ func TestSwarmFrameBuffers(t *testing.T) {
 		t.Fatal("the body does not lie in the buffer handed out, or differs")
 	}
 	putBlockBuf(buf)
-	_, _, small, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frHave, uvarint(3)))), swarmMaxFrame)
+	_, _, small, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frHave, uvarint(3)))), swarmMaxFrame, nil)
 	if err != nil || small != nil {
 		t.Fatalf("a HAVE frame came with a recycled buffer (%v)", err)
 	}
 	// Only blocks: a large bitfield is parsed and kept by the session.
-	_, _, bf, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frBitfield, make([]byte, pooledFrame+10)))), swarmMaxFrame)
+	_, _, bf, err := readFrameBuf(bufio.NewReader(bytes.NewReader(frame(frBitfield, make([]byte, pooledFrame+10)))), swarmMaxFrame, nil)
 	if err != nil || bf != nil {
 		t.Fatalf("a large BITFIELD frame came with a recycled buffer (%v)", err)
 	}
-	_, _, cut, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f[:len(f)-1])), swarmMaxFrame)
+	_, _, cut, err := readFrameBuf(bufio.NewReader(bytes.NewReader(f[:len(f)-1])), swarmMaxFrame, nil)
 	if err == nil || cut != nil {
 		t.Fatalf("a frame cut short: err %v, buffer handed out %v", err, cut != nil)
 	}
@@ -475,10 +488,12 @@ func TestSwarmMemoryStoreKeepsBlocks(t *testing.T) {
 	}
 }
 
-// TestSwarmOffers: seed - d0 - d1 in a line. Every piece d0 stores, only
-// the seed (and d0) hold: d0 offers it to d1, which asks for it at once.
-// d1 gets the whole file once, most of it through offers.
-func TestSwarmOffers(t *testing.T) {
+// TestSwarmEarlyHave: seed - d0 - d1 in a line. d0 tells d1 of each piece
+// as its block begins to arrive, so d1's requests wait at d0 for pieces
+// still on the wire (served once they are verified and stored) rather than
+// for a HAVE after them. d1 gets the whole file once; an offer d0 makes of
+// a piece d1 has already asked for is not taken.
+func TestSwarmEarlyHave(t *testing.T) {
 	f := newFleet(t, 2)
 	d0, d1 := f.devs[0], f.devs[1]
 	f.connect(f.seed.Host(), d0.Host())
@@ -500,12 +515,15 @@ func TestSwarmOffers(t *testing.T) {
 		})
 	}
 	s0, s1 := d0.SwarmStats(), d1.SwarmStats()
-	t.Logf("d0 offered %d pieces, %d taken; d1 received %d (dup %d)", s0.Offers, s0.OffersTaken, s1.Received, s1.Duplicate)
+	t.Logf("d0 served %d requests for pieces still arriving, offered %d pieces, %d taken; d1 received %d (dup %d)", s0.Early, s0.Offers, s0.OffersTaken, s1.Received, s1.Duplicate)
 	if s1.Received != int64(len(data)) || s1.Duplicate != 0 {
 		t.Errorf("d1 received %d bytes (%d duplicate), want the file (%d) once", s1.Received, s1.Duplicate, len(data))
 	}
-	if s0.OffersTaken == 0 || s0.OffersTaken > s0.Offers {
-		t.Errorf("d0 offered %d pieces and %d were taken: want some taken, no more than offered", s0.Offers, s0.OffersTaken)
+	if s0.Early == 0 {
+		t.Error("d0 served no request for a piece still arriving: d1 heard of pieces only once d0 stored them")
+	}
+	if s0.OffersTaken > s0.Offers {
+		t.Errorf("d0 offered %d pieces and %d were taken", s0.Offers, s0.OffersTaken)
 	}
 	if s1.Offers != 0 {
 		t.Errorf("d1 has no neighbour lacking what it stores, yet offered %d pieces", s1.Offers)
@@ -556,5 +574,151 @@ func TestSwarmHaveOnInnerStream(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestSwarmHaveNotToHolders: a neighbour we know holds a piece (it said
+// so, or sent it to us) is not told we hold it; one that does not is told
+// once, with our count of pieces held.
+func TestSwarmHaveNotToHolders(t *testing.T) {
+	r := &swarmRel{pieces: make([]cid.Cid, 8), serving: map[*swarmServe]struct{}{}}
+	sv := &swarmServe{rel: r, greeted: true, has: swarm.NewBitfield(8), told: swarm.NewBitfield(8), offered: swarm.NewBitfield(8), kick: make(chan struct{}, 1)}
+	sv.cond = sync.NewCond(&sv.mu)
+	sv.peer = peer.ID("n1")
+	r.serving[sv] = struct{}{}
+	s := &swarmSvc{}
+	s.heard(r, "n1", 3)
+	s.heard(r, "someone-else", 4)
+	sv.announce(3, 1)
+	if len(sv.ctrl) != 0 {
+		t.Fatalf("told a neighbour that holds piece 3: %x", sv.ctrl)
+	}
+	sv.announce(4, 2)
+	sv.announce(4, 2)
+	if len(sv.ctrl) != 1 {
+		t.Fatalf("piece 4: %d frames, want one HAVE", len(sv.ctrl))
+	}
+	typ, body, err := readFrame(bufio.NewReader(bytes.NewReader(sv.ctrl[0])), 64)
+	if err != nil || typ != frHave {
+		t.Fatalf("frame %d: %v", typ, err)
+	}
+	if i, n, ok := pieceHeld(body); !ok || i != 4 || n != 2 {
+		t.Fatalf("HAVE says piece %d, %d held (%v); want 4, 2", i, n, ok)
+	}
+}
+
+// TestSwarmUploadToTheFurthestBehind: a free upload slot goes to the
+// waiting block whose neighbour holds the fewest pieces; an abandoned
+// grant frees its slot for the next.
+func TestSwarmUploadToTheFurthestBehind(t *testing.T) {
+	s := &swarmSvc{heldBy: map[peer.ID]int{}}
+	serve := func(held int) *swarmServe {
+		sv := &swarmServe{svc: s, has: swarm.NewBitfield(16)}
+		for i := range held {
+			sv.has.Set(i)
+		}
+		return sv
+	}
+	granted := func(w *upWaiter) bool {
+		select {
+		case <-w.ch:
+			return true
+		default:
+			return false
+		}
+	}
+	s.upFree = 1
+	first := s.acquire(serve(9))
+	if !granted(first) {
+		t.Fatal("a free slot was not granted at once")
+	}
+	rich, poor, mid := s.acquire(serve(12)), s.acquire(serve(2)), s.acquire(serve(5))
+	if granted(rich) || granted(poor) || granted(mid) {
+		t.Fatal("granted with no slot free")
+	}
+	s.release()
+	if !granted(poor) || granted(rich) || granted(mid) {
+		t.Fatal("the slot did not go to the neighbour holding fewest pieces")
+	}
+	s.abandon(poor) // granted, then given up: its slot goes on
+	if !granted(mid) || granted(rich) {
+		t.Fatal("an abandoned slot did not pass to the next furthest behind")
+	}
+	s.abandon(rich) // never granted: just leaves the queue
+	s.release()
+	if s.upFree != 1 || len(s.upWait) != 0 {
+		t.Fatalf("free %d, waiting %d; want 1 and 0", s.upFree, len(s.upWait))
+	}
+}
+
+// TestSwarmComingPiece: a request for a piece announced on arrival waits;
+// when the arrival fails the waiters wake and the piece is not held.
+func TestSwarmComingPiece(t *testing.T) {
+	s := &swarmSvc{arrived: make(chan struct{})}
+	r := &swarmRel{pieces: make([]cid.Cid, 4), have: swarm.NewBitfield(4), coming: swarm.NewBitfield(4), serving: map[*swarmServe]struct{}{}}
+	s.arriving(r, 2)
+	if !r.coming.Has(2) {
+		t.Fatal("piece 2 not marked coming")
+	}
+	wake := s.arrived
+	s.notComing(r, 2)
+	select {
+	case <-wake:
+	default:
+		t.Fatal("waiters not woken when the arrival failed")
+	}
+	if r.coming.Has(2) || r.have.Has(2) {
+		t.Fatal("a failed arrival left piece 2 coming or held")
+	}
+	s.arriving(r, 1)
+	wake = s.arrived
+	if !s.stored(r, 1) {
+		t.Fatal("stored reported piece 1 held already")
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("waiters not woken when the piece was stored")
+	}
+	if r.coming.Has(1) || !r.have.Has(1) {
+		t.Fatal("a stored piece is still coming, or not held")
+	}
+}
+
+// TestSwarmMakeRoomForTheFurthestBehind: with the upload queue full, a
+// request from a neighbour far behind turns away (BUSY) the last request
+// waiting from one far ahead; from one barely behind, nothing moves.
+func TestSwarmMakeRoomForTheFurthestBehind(t *testing.T) {
+	s := &swarmSvc{heldBy: map[peer.ID]int{}, maxQ: 1}
+	r := &swarmRel{pieces: make([]cid.Cid, 64), serving: map[*swarmServe]struct{}{}}
+	serve := func(id string, held int) *swarmServe {
+		sv := &swarmServe{svc: s, rel: r, peer: peer.ID(id), greeted: true, has: swarm.NewBitfield(64), kick: make(chan struct{}, 1)}
+		sv.cond = sync.NewCond(&sv.mu)
+		s.heldBy[sv.peer] = held
+		r.serving[sv] = struct{}{}
+		return sv
+	}
+	ahead, near, behind := serve("ahead", 40), serve("near", 4), serve("behind", 2)
+	ahead.queue = []int{7, 9}
+	s.queued.Store(2)
+	s.makeRoom(near) // 4 pieces against 40
+	if len(ahead.queue) != 1 || ahead.queue[0] != 7 || s.queued.Load() != 1 {
+		t.Fatalf("a request far behind did not take the last waiting slot of one ahead: queue %v, queued %d", ahead.queue, s.queued.Load())
+	}
+	typ, body, err := readFrame(bufio.NewReader(bytes.NewReader(ahead.ctrl[0])), 64)
+	if i, ok := piece(body); err != nil || typ != frBusy || !ok || i != 9 {
+		t.Fatalf("the neighbour ahead got frame %d for piece %d (%v), want BUSY for 9", typ, i, err)
+	}
+	near.queue = []int{3}
+	s.queued.Store(2)
+	s.makeRoom(behind) // "near" holds 4, within roomMargin of 2; "ahead" still waits
+	if len(near.queue) != 1 || len(ahead.queue) != 0 || s.queued.Load() != 1 {
+		t.Fatalf("queues %v and %v, queued %d: want the one ahead to give way, not the one near", near.queue, ahead.queue, s.queued.Load())
+	}
+	s.queued.Store(0)
+	near.queue = []int{3, 4}
+	s.makeRoom(behind) // room left: nothing moves
+	if len(near.queue) != 2 {
+		t.Fatal("a request was turned away with room in the queue")
 	}
 }

@@ -190,6 +190,8 @@ type peerState struct {
 	// crowded: it answered BUSY to requests beyond PerPeer (it serves
 	// others too); asked for PerPeer at most from then on.
 	crowded bool
+	// held: the count of pieces it last reported holding (SetHeld).
+	held int
 }
 
 // Scheduler decides, for one device fetching one release of k pieces,
@@ -731,6 +733,15 @@ func (s *Scheduler) NextEvent(now time.Time) (time.Time, bool) {
 	return time.Unix(0, first), first != math.MaxInt64
 }
 
+// SetHeld records that neighbour p reports holding n pieces. Neighbours do
+// not announce pieces they know the device holds, so its bitfield of them
+// undercounts those behind it.
+func (s *Scheduler) SetHeld(p int32, n int) {
+	if ps := s.peers[p]; ps != nil {
+		ps.held = n
+	}
+}
+
 // OfferTargets returns the neighbours to offer piece i to, just stored
 // (see Config.OfferHolders): none once more than OfferHolders neighbours
 // are known to hold it. Each neighbour is offered a piece once.
@@ -758,7 +769,7 @@ func (s *Scheduler) OfferTargets(i int) []int32 {
 		if ps.seed || ps.have.Has(i) || ps.offered.Has(i) {
 			continue
 		}
-		cs = append(cs, cand{p, ps.have.Count(), s.rng.Uint32()})
+		cs = append(cs, cand{p, max(ps.have.Count(), ps.held), s.rng.Uint32()})
 	}
 	slices.SortFunc(cs, func(a, b cand) int {
 		if a.n != b.n {

@@ -464,6 +464,26 @@ func TestOfferTargetsFreshPiecesToTheFurthestBehind(t *testing.T) {
 	}
 }
 
+// TestOfferTargetsByReportedCount: a neighbour's reported count of pieces
+// (SetHeld) ranks it when its announcements undercount it (neighbours do
+// not announce what they know the device holds).
+func TestOfferTargetsByReportedCount(t *testing.T) {
+	s := NewScheduler(8, nil, Config{OfferFanout: 1}, rng(7))
+	s.SetHave(1, bf(8, 0, 1))
+	s.SetHave(2, bf(8))
+	s.SetHave(3, bf(8, 0))
+	s.SetHeld(2, 6) // announced nothing, holds six
+	s.SetHeld(9, 1) // not a neighbour: ignored
+	s.Received(-1, 5)
+	if got := s.OfferTargets(5); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("want piece 5 offered to 3 (one piece), not 2 (six reported), got %v", got)
+	}
+	s.SetHeld(1, 0) // a lower report does not hide announced pieces
+	if got := s.OfferTargets(5); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("want piece 5 next offered to 1 (two announced), got %v", got)
+	}
+}
+
 func TestOfferedAskedOnceBeyondTheWindow(t *testing.T) {
 	now := time.Unix(0, 0)
 	s := NewScheduler(8, nil, Config{PerPeer: 1, Window: 1, Endgame: -1}, rng(8))

@@ -31,6 +31,12 @@ import (
 //     (Offered) sends a REQUEST, which joins the front of the uploader's
 //     FIFO whatever its length, never BUSY.
 //
+// Not modelled: the node announces a piece as its block begins to arrive
+// and not to neighbours known to hold it, HAVE and REQUEST carry the
+// sender's count of pieces, and an uploader's free slot goes to the
+// neighbour furthest behind; here a piece is announced to every neighbour
+// once stored, and uploads are served in turn.
+//
 // Silent, forging, Sybil and bad-block nodes do not speak the protocol.
 
 type swPair struct{ seed, dev int32 }
