@@ -34,5 +34,7 @@ func TestStackScale(t *testing.T) {
 		if w := res.Patch.Waits; w != nil {
 			t.Logf("fetching time: window full %.3f, starved %.3f, blocked %.3f", w.Full, w.Starved, w.Blocked)
 		}
+		t.Logf("upload MB/s every %.2f s: peers %v seed %v", res.Upload.StepS, res.Upload.Peers, res.Upload.Seed)
+		t.Logf("patch CDF %v", res.Patch.CDF)
 	}
 }
