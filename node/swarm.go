@@ -993,7 +993,8 @@ func (s *swarmSvc) abandon(w *upWaiter) {
 
 // held is how many pieces the neighbour holds, as far as we know: what it
 // reported (its HAVEs and REQUESTs carry its count) or what we know it
-// holds, whichever is more.
+// holds, whichever is more — so a neighbour that under-reports to be
+// served first is not behind for longer than the pieces it has from us.
 func (sv *swarmServe) held() int {
 	s := sv.svc
 	s.mu.Lock()
@@ -1150,9 +1151,16 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 	defer func() {
 		cancel()
 		workers.Wait() // no sink call after we return
+		sess.mu.Lock()
 		s.mu.Lock()
 		r.sess = nil
+		for p := range sess.links {
+			if s.nserve[p] == 0 {
+				delete(s.heldBy, p) // the streams serving p delete it when they end
+			}
+		}
 		s.mu.Unlock()
+		sess.mu.Unlock()
 	}()
 	sched := swarm.NewScheduler(len(pieces), have, swarm.ConfigFor(chunk), n.rngFork())
 	defer func() {
@@ -1222,6 +1230,11 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 					delete(sess.links, e.link.peer)
 				}
 				sess.mu.Unlock()
+				s.mu.Lock()
+				if s.nserve[e.link.peer] == 0 {
+					delete(s.heldBy, e.link.peer)
+				}
+				s.mu.Unlock()
 			case frBitfield:
 				sched.SetNeighbours(len(n.host.Network().Peers()))
 				sched.SetSeed(e.link.id, e.link.superSeed.Load())
