@@ -438,7 +438,7 @@ func TestEndlessData(t *testing.T) {
 	huge := f.release(randomBytes(t, 100<<10), "3.0.0")
 	huge.Size = 5 << 30 // claims 5 GiB
 	f.announce(f.signRelease(huge), f.advisory(huge, 1, f.clk.now()))
-	waitFor(t, "refused before fetching", 10*time.Second, func() bool {
+	waitFor(t, "refused before fetching", 30*time.Second, func() bool {
 		r := dev.Status().Releases[huge.ID()]
 		return r != nil && strings.Contains(r.Error, ErrTooLarge.Error())
 	})
