@@ -1719,14 +1719,6 @@ func pieceHeld(body []byte) (int, int, bool) {
 	return int(i), int(n), true
 }
 
-func piece(body []byte) (int, bool) {
-	i, w := binary.Uvarint(body)
-	if w <= 0 || w != len(body) || i > 1<<30 {
-		return 0, false
-	}
-	return int(i), true
-}
-
 // blockBufs recycles the buffers of BLOCK frames, those read
 // (readFrameBuf) and those sent (serveOne): a transfer at link speed
 // otherwise allocates, zeroes and collects its whole size again at each

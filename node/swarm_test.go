@@ -722,3 +722,10 @@ func TestSwarmMakeRoomForTheFurthestBehind(t *testing.T) {
 		t.Fatal("a request was turned away with room in the queue")
 	}
 }
+
+// piece parses a body that is a piece number alone (CANCEL, DONT_HAVE,
+// BUSY, OFFER, and HAVE or REQUEST without a count).
+func piece(body []byte) (int, bool) {
+	i, held, ok := pieceHeld(body)
+	return i, ok && held < 0
+}
