@@ -142,7 +142,6 @@ type swarmSvc struct {
 	offers   atomic.Int64
 	taken    atomic.Int64
 	early    atomic.Int64
-	heldBy   map[peer.ID]int // pieces each neighbour reports holding (HAVE, REQUEST)
 
 	mu     sync.Mutex
 	rels   map[cid.Cid]*swarmRel
@@ -153,6 +152,9 @@ type swarmSvc struct {
 	waits   swarm.Waits       // of the fetches that have returned
 	queued  atomic.Int32      // requests waiting for our upload, all streams
 	maxQ    int32
+	// heldBy: the count of pieces each neighbour last reported holding
+	// (its HAVEs and REQUESTs carry it).
+	heldBy map[peer.ID]int
 	// arrived is closed and replaced (with mu held) when a coming piece is
 	// stored or fails.
 	arrived chan struct{}
@@ -505,7 +507,7 @@ func (s *swarmSvc) handle(st network.Stream) {
 		case frHave:
 			sv.peerGot(i)
 		case frRequest:
-			s.makeRoom(sv)
+			s.makeRoom(sv, i)
 			if !sv.request(i) {
 				return
 			}
@@ -636,8 +638,12 @@ func (sv *swarmServe) peerGot(i int) {
 // a HAVE for a piece it holds tells it nothing, and HAVEs (each in a small
 // packet of its own, which p acknowledges) took a few percent of devices'
 // uplinks.
-func (s *swarmSvc) heard(r *swarmRel, p peer.ID, pieces ...int) {
+// A HAVE also carries p's count of pieces held (count; -1 if none).
+func (s *swarmSvc) heard(r *swarmRel, p peer.ID, count int, pieces ...int) {
 	s.mu.Lock()
+	if count >= 0 {
+		s.heldBy[p] = count
+	}
 	var svs []*swarmServe
 	for sv := range r.serving {
 		if sv.peer == p {
@@ -747,9 +753,15 @@ const roomMargin = 4
 // again a moment later), so those behind are not turned away by those
 // ahead. With requests served in turn, a device with four or five
 // neighbours got a smaller share of each and finished last.
-func (s *swarmSvc) makeRoom(sv *swarmServe) {
+func (s *swarmSvc) makeRoom(sv *swarmServe, i int) {
 	if s.queued.Load() < s.maxQ {
 		return
+	}
+	sv.mu.Lock()
+	offered := sv.offered != nil && i < len(sv.rel.pieces) && sv.offered.Has(i)
+	sv.mu.Unlock()
+	if offered {
+		return // an offered piece is served whatever the queue
 	}
 	mine := sv.held()
 	s.mu.Lock()
@@ -1527,7 +1539,7 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 					held = append(held, i)
 				}
 			}
-			s.heard(ss.rel, l.peer, held...)
+			s.heard(ss.rel, l.peer, -1, held...)
 			if !emit(swarmEvent{link: l, kind: frBitfield, bf: bf}) {
 				return
 			}
@@ -1537,11 +1549,8 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 				_ = st.Reset()
 				return
 			}
-			if held >= 0 {
-				s.noteHeld(l.peer, held)
-			}
 			if typ == frHave {
-				s.heard(ss.rel, l.peer, i)
+				s.heard(ss.rel, l.peer, held, i)
 			}
 			if !emit(swarmEvent{link: l, kind: typ, piece: i}) {
 				return
@@ -1651,7 +1660,7 @@ func (ss *swarmSession) store(ctx context.Context, w swarmBlock) (recycle bool) 
 		w.link.cancel()
 		return recycle
 	}
-	s.heard(ss.rel, w.link.peer, w.piece)
+	s.heard(ss.rel, w.link.peer, -1, w.piece)
 	if s.stored(ss.rel, w.piece) {
 		s.recv.Add(int64(len(w.data)))
 		s.received(w.link.peer, len(w.data))

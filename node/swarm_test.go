@@ -586,9 +586,12 @@ func TestSwarmHaveNotToHolders(t *testing.T) {
 	sv.cond = sync.NewCond(&sv.mu)
 	sv.peer = peer.ID("n1")
 	r.serving[sv] = struct{}{}
-	s := &swarmSvc{}
-	s.heard(r, "n1", 3)
-	s.heard(r, "someone-else", 4)
+	s := &swarmSvc{heldBy: map[peer.ID]int{}}
+	s.heard(r, "n1", 9, 3)
+	if s.heldBy["n1"] != 9 {
+		t.Fatalf("the count a HAVE carried was not kept: %d", s.heldBy["n1"])
+	}
+	s.heard(r, "someone-else", -1, 4)
 	sv.announce(3, 1)
 	if len(sv.ctrl) != 0 {
 		t.Fatalf("told a neighbour that holds piece 3: %x", sv.ctrl)
@@ -701,7 +704,7 @@ func TestSwarmMakeRoomForTheFurthestBehind(t *testing.T) {
 	ahead, near, behind := serve("ahead", 40), serve("near", 4), serve("behind", 2)
 	ahead.queue = []int{7, 9}
 	s.queued.Store(2)
-	s.makeRoom(near) // 4 pieces against 40
+	s.makeRoom(near, 0) // 4 pieces against 40
 	if len(ahead.queue) != 1 || ahead.queue[0] != 7 || s.queued.Load() != 1 {
 		t.Fatalf("a request far behind did not take the last waiting slot of one ahead: queue %v, queued %d", ahead.queue, s.queued.Load())
 	}
@@ -711,13 +714,21 @@ func TestSwarmMakeRoomForTheFurthestBehind(t *testing.T) {
 	}
 	near.queue = []int{3}
 	s.queued.Store(2)
-	s.makeRoom(behind) // "near" holds 4, within roomMargin of 2; "ahead" still waits
+	s.makeRoom(behind, 0) // "near" holds 4, within roomMargin of 2; "ahead" still waits
 	if len(near.queue) != 1 || len(ahead.queue) != 0 || s.queued.Load() != 1 {
 		t.Fatalf("queues %v and %v, queued %d: want the one ahead to give way, not the one near", near.queue, ahead.queue, s.queued.Load())
 	}
+	ahead.queue = []int{7}
+	s.queued.Store(2)
+	behind.offered = swarm.NewBitfield(64)
+	behind.offered.Set(5)
+	s.makeRoom(behind, 5) // a piece we offered is served whatever the queue
+	if len(ahead.queue) != 1 {
+		t.Fatal("a request for an offered piece turned another away")
+	}
 	s.queued.Store(0)
 	near.queue = []int{3, 4}
-	s.makeRoom(behind) // room left: nothing moves
+	s.makeRoom(behind, 0) // room left: nothing moves
 	if len(near.queue) != 2 {
 		t.Fatal("a request was turned away with room in the queue")
 	}
