@@ -21,7 +21,7 @@
 //     InstallGate), each transition recorded in the audit log first.
 //   - fetch.go, delta.go: fetching DAGs level by level with the stall
 //     watchdog and rate cap; rebuilding a release from its delta.
-//   - swarm.go: the piece-exchange protocol (/tocsin/swarm/1.2.0) that
+//   - swarm.go: the piece-exchange protocol (/tocsin/swarm/1.3.0) that
 //     fetches a DAG's leaf level from neighbours, and serves it: frames,
 //     streams, verification before storing; content/swarm decides.
 //     Block buffers are recycled at both ends (blockBufs), only once

@@ -118,6 +118,7 @@ func (n *Node) fetch(ctx context.Context, t target, cancel context.CancelFunc) (
 	if n.swarming() && root.Type() == cid.DagProtobuf && !has(root) {
 		// The inner blocks by the swarm protocol, from whichever
 		// neighbour knows them first; bitswap gets what is still missing.
+		defer n.swarm.dropAsks(root) // those its swarm session did not take
 		for _, b := range n.swarmInner(ctx, root, n.stallTimeout) {
 			viaInner[b.Cid()] = true
 			fs.BlocksFetched++

@@ -52,14 +52,18 @@ import (
 // Before it knows the pieces, a device asks every neighbour for the DAG's
 // inner blocks with a HELLO that carries no bitfield; a neighbour answers,
 // as soon as it knows the release, with INNER (each inner block as a
-// uvarint length and its bytes, breadth first from the root) instead of a
-// BITFIELD — or with a BITFIELD if they do not fit in one frame. Each frame is a uvarint length, a type byte and the payload;
-// piece numbers are uvarints. Every BLOCK is hashed against the piece's
+// uvarint length and its bytes, breadth first from the root) and then its
+// BITFIELD, and the device's fetch carries on on that stream (1.3.0; before,
+// it opened a second stream and said HELLO again, a round trip later). The
+// BITFIELD comes alone if the inner blocks do not fit in one frame, or if
+// the device, having got them elsewhere first, said NO_INNER meanwhile.
+// Each frame is a uvarint length, a type byte and the payload; piece
+// numbers are uvarints. Every BLOCK is hashed against the piece's
 // CID, and every INNER block against the CID its parent or the signed
 // root names, before it is stored or announced; a peer that sends a bad
 // one is banned at once (over an authenticated connection it is no
 // accident) and its stream closed.
-const swarmProto = protocol.ID("/tocsin/swarm/1.2.0")
+const swarmProto = protocol.ID("/tocsin/swarm/1.3.0")
 
 const (
 	frHello    = 1
@@ -72,6 +76,7 @@ const (
 	frBusy     = 8
 	frInner    = 9
 	frOffer    = 10
+	frNoInner  = 11
 )
 
 const (
@@ -158,6 +163,8 @@ type swarmSvc struct {
 	// arrived is closed and replaced (with mu held) when a coming piece is
 	// stored or fails.
 	arrived chan struct{}
+	// asks: swarmInner's streams, by release root, kept for its session.
+	asks map[cid.Cid]map[peer.ID]*innerAsk
 }
 
 // swarmRel is what the node knows of one release DAG.
@@ -186,7 +193,7 @@ func (r *swarmRel) servers() []*swarmServe {
 }
 
 func newSwarm(n *Node) *swarmSvc {
-	s := &swarmSvc{n: n, upFree: swarmUploads, maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}, heldBy: map[peer.ID]int{}}
+	s := &swarmSvc{n: n, upFree: swarmUploads, maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}, heldBy: map[peer.ID]int{}, asks: map[cid.Cid]map[peer.ID]*innerAsk{}}
 	s.arrived = make(chan struct{})
 	n.host.SetStreamHandler(swarmProto, s.handle)
 	return s
@@ -369,7 +376,7 @@ type swarmServe struct {
 	closed  bool
 	greeted bool           // BITFIELD sent
 	peerHas []byte         // its HELLO bitfield, parsed once pieces are known
-	inner   bool           // it asked for the inner blocks (an empty bitfield)
+	inner   bool           // it asked for the inner blocks too (a HELLO with no bitfield)
 	has     swarm.Bitfield // what it holds, as far as we know
 	told    swarm.Bitfield // pieces we have told it we hold (BITFIELD, HAVE)
 	offered swarm.Bitfield // pieces offered to it and not yet asked for
@@ -496,6 +503,12 @@ func (s *swarmSvc) handle(st network.Stream) {
 		if err != nil {
 			return
 		}
+		if typ == frNoInner {
+			sv.mu.Lock()
+			sv.inner = false // too late if greeted: INNER is on its way
+			sv.mu.Unlock()
+			continue
+		}
 		i, held, ok := pieceHeld(body)
 		if !ok || held >= 0 && typ != frHave && typ != frRequest {
 			return
@@ -523,8 +536,11 @@ func (s *swarmSvc) handle(st network.Stream) {
 // a few pieces (swarm.Reveal); otherwise every piece held.
 func (sv *swarmServe) greet() {
 	s := sv.svc
+	sv.mu.Lock()
+	wantInner := sv.inner
+	sv.mu.Unlock()
 	var inner []byte
-	if sv.inner {
+	if wantInner {
 		inner = s.innerFrame(sv.rel)
 	}
 	s.mu.Lock()
@@ -536,6 +552,9 @@ func (sv *swarmServe) greet() {
 		s.mu.Unlock()
 		return
 	}
+	if !sv.inner {
+		inner = nil // NO_INNER came meanwhile
+	}
 	sv.greeted = true
 	has, err := swarm.ParseBitfield(sv.peerHas, k)
 	if err != nil {
@@ -544,12 +563,10 @@ func (sv *swarmServe) greet() {
 	sv.has = has
 	sv.offered = swarm.NewBitfield(k)
 	if inner != nil {
-		// It asked for the inner blocks only: no BITFIELD, and for a
-		// seed no pieces shown that it would never ask for.
+		// It does not know the release yet: the inner blocks first, then
+		// the BITFIELD on the same stream, which its fetch carries on
+		// with (innerAsk) — a round trip sooner than a second HELLO.
 		sv.queued(frame(frInner, inner))
-		sv.mu.Unlock()
-		s.mu.Unlock()
-		return
 	}
 	var show swarm.Bitfield
 	flags := byte(0)
@@ -666,12 +683,11 @@ func (s *swarmSvc) heard(r *swarmRel, p peer.ID, count int, pieces ...int) {
 }
 
 // offer offers the neighbour piece i, which we hold; false if this
-// stream cannot (not greeted yet, closed, a seed's, asked for INNER only,
-// or it holds i).
+// stream cannot (not greeted yet, closed, a seed's, or it holds i).
 func (sv *swarmServe) offer(i int) bool {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	if !sv.greeted || sv.closed || sv.shown != nil || sv.inner || i >= len(sv.rel.pieces) || sv.has.Has(i) {
+	if !sv.greeted || sv.closed || sv.shown != nil || i >= len(sv.rel.pieces) || sv.has.Has(i) {
 		return false
 	}
 	sv.offered.Set(i)
@@ -1152,6 +1168,15 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 	have := r.have.Clone()
 	waiting := r.servers()
 	s.mu.Unlock()
+	// The streams that asked for the inner blocks become the links to
+	// those neighbours — unless we hold pieces already, which their HELLO
+	// did not say.
+	asks := s.takeAsks(root)
+	if have.Count() > 0 {
+		dropAsks(asks)
+		asks = nil
+	}
+	defer func() { dropAsks(asks) }() // those of peers never dialled
 	for _, sv := range waiting {
 		sv.greet()
 	}
@@ -1202,7 +1227,9 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		nextID++
 		sess.links[p] = l
 		sess.mu.Unlock()
-		go sess.run(lctx, l, hello, len(pieces))
+		a := asks[p]
+		delete(asks, p)
+		go sess.run(lctx, l, hello, len(pieces), a)
 	}
 	for _, p := range n.host.Network().Peers() {
 		dial(p)
@@ -1352,56 +1379,51 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 }
 
 // swarmInner asks every connected neighbour for the inner blocks of
-// root's DAG — a HELLO with an empty bitfield, which a neighbour answers
-// with an INNER frame as soon as it knows the release itself — and stores
-// the first set that checks out against root. Without it every device
-// first fetched the root by bitswap, whose sessions sent their want-block
-// long after the seed's HAVE had arrived, the longer the bigger the fleet:
-// on 300 and 1,000 simulated devices the leaves started 0.3 s and 1 s
-// after the manifest, even next to the seed (30 ms with INNER). It reports
-// the blocks it stored (none if it gave up after wait; bitswap then
-// fetches them).
+// root's DAG — a HELLO with no bitfield, which a neighbour answers with an
+// INNER frame as soon as it knows the release itself — and stores the
+// first set that checks out against root. Without it every device first
+// fetched the root by bitswap, whose sessions sent their want-block long
+// after the seed's HAVE had arrived, the longer the bigger the fleet: on
+// 300 and 1,000 simulated devices the leaves started 0.3 s and 1 s after
+// the manifest, even next to the seed (30 ms with INNER). It reports the
+// blocks it stored (none if it gave up after wait; bitswap then fetches
+// them). The neighbour follows INNER with its BITFIELD, so the streams
+// stay open for the fetch's session to carry on with (innerAsk,
+// swarmSvc.takeAsks); those that have not answered when the blocks are in
+// are told NO_INNER, and answer with the BITFIELD alone. The caller drops
+// what the session did not take (dropAsks).
 func (n *Node) swarmInner(ctx context.Context, root cid.Cid, wait time.Duration) []blocks.Block {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
 	type inner struct {
 		from peer.ID
 		bs   []blocks.Block
 	}
 	got := make(chan inner, 1)
 	hello := frame(frHello, append(uvarint(len(root.Bytes())), root.Bytes()...))
-	ask := func(p peer.ID) {
-		st, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "swarm"), p, swarmProto)
-		if err != nil {
-			return
-		}
-		defer context.AfterFunc(ctx, func() { _ = st.Reset() })()
-		defer st.Reset()
-		if _, err := st.Write(hello); err != nil {
-			return
-		}
-		typ, body, err := readFrame(bufio.NewReader(st), swarmMaxFrame)
-		if err != nil || typ != frInner {
-			return // a BITFIELD alone: its inner blocks do not fit a frame
-		}
-		bs, err := parseInner(root, body)
-		if err != nil {
-			n.log.Warn("swarm: a peer sent inner blocks that are not the release's DAG; banning it", "peer", p, "err", err)
-			n.unwanted(p, n.strikes.Threshold())
-			return
-		}
-		select {
-		case got <- inner{p, bs}:
-		default:
-		}
-	}
-	var asks sync.WaitGroup
+	asks := map[peer.ID]*innerAsk{}
+	var answered sync.WaitGroup
 	for _, p := range n.host.Network().Peers() {
-		asks.Go(func() { ask(p) })
+		a := &innerAsk{done: make(chan struct{})}
+		asks[p] = a
+		answered.Go(func() {
+			a.ask(ctx, n, p, root, hello, func(bs []blocks.Block) {
+				select {
+				case got <- inner{p, bs}:
+				default:
+				}
+			})
+		})
+	}
+	if !n.swarm.putAsks(root, asks) {
+		defer dropAsks(asks) // another fetch of root asks already
 	}
 	none := make(chan struct{}) // every neighbour answered, none with INNER
-	go func() { asks.Wait(); close(none) }()
+	go func() { answered.Wait(); close(none) }()
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
 	take := func(in inner) []blocks.Block {
+		for _, a := range asks {
+			a.noInner()
+		}
 		if err := n.store.Blocks.PutMany(ctx, in.bs); err != nil {
 			return nil
 		}
@@ -1422,9 +1444,135 @@ func (n *Node) swarmInner(ctx context.Context, root cid.Cid, wait time.Duration)
 		default:
 			return nil
 		}
+	case <-timeout.C:
+		return nil
 	case <-ctx.Done():
 		return nil
 	}
+}
+
+// innerAsk is the HELLO without a bitfield that swarmInner sent one
+// neighbour, and the stream it went on: the neighbour's first frame is
+// INNER, or its BITFIELD alone (it lacks the inner blocks, or was told
+// NO_INNER); the fetch's link to it reads on from there (run).
+type innerAsk struct {
+	done chan struct{} // closed once the first frame is read, or the ask failed
+	// Set before done is closed: the stream and its reader, and the first
+	// frame (typ 0 if the ask failed). An INNER's body is not kept.
+	br   *bufio.Reader
+	typ  byte
+	body []byte
+
+	mu      sync.Mutex // guards the fields below and writes to st
+	st      network.Stream
+	hello   bool // HELLO written
+	told    bool // NO_INNER written, or due right after the HELLO
+	dropped bool
+}
+
+// ask opens the stream, says HELLO and reads the first frame; an INNER
+// that checks out against root goes to got, a forged one bans p.
+func (a *innerAsk) ask(ctx context.Context, n *Node, p peer.ID, root cid.Cid, hello []byte, got func([]blocks.Block)) {
+	defer close(a.done)
+	st, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "swarm"), p, swarmProto)
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	if a.dropped {
+		a.mu.Unlock()
+		_ = st.Reset()
+		return
+	}
+	a.st = st
+	out := hello
+	if a.told {
+		out = append(slices.Clip(hello), frame(frNoInner, nil)...)
+	}
+	_, err = st.Write(out)
+	a.hello = true
+	a.mu.Unlock()
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	br := bufio.NewReader(st)
+	typ, body, err := readFrame(br, swarmMaxFrame)
+	if err != nil || typ != frInner && typ != frBitfield {
+		_ = st.Reset()
+		return
+	}
+	if typ == frInner {
+		bs, err := parseInner(root, body)
+		if err != nil {
+			n.log.Warn("swarm: a peer sent inner blocks that are not the release's DAG; banning it", "peer", p, "err", err)
+			n.unwanted(p, n.strikes.Threshold())
+			_ = st.Reset()
+			return
+		}
+		got(bs)
+		body = nil
+	}
+	a.br, a.typ, a.body = br, typ, body
+}
+
+// noInner tells the neighbour that we have the inner blocks: it sends its
+// BITFIELD alone if it has not answered yet.
+func (a *innerAsk) noInner() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.told || a.dropped {
+		return
+	}
+	a.told = true
+	if a.hello {
+		if _, err := a.st.Write(frame(frNoInner, nil)); err != nil {
+			_ = a.st.Reset()
+		}
+	}
+}
+
+// drop closes the ask's stream, now or as soon as it is open.
+func (a *innerAsk) drop() {
+	a.mu.Lock()
+	a.dropped = true
+	st := a.st
+	a.mu.Unlock()
+	if st != nil {
+		_ = st.Reset()
+	}
+}
+
+func dropAsks(asks map[peer.ID]*innerAsk) {
+	for _, a := range asks {
+		a.drop()
+	}
+}
+
+// putAsks keeps swarmInner's asks for root's fetch session; false if some
+// are kept already.
+func (s *swarmSvc) putAsks(root cid.Cid, asks map[peer.ID]*innerAsk) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.asks[root] != nil {
+		return false
+	}
+	s.asks[root] = asks
+	return true
+}
+
+// takeAsks hands root's asks to its fetch session.
+func (s *swarmSvc) takeAsks(root cid.Cid) map[peer.ID]*innerAsk {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	asks := s.asks[root]
+	delete(s.asks, root)
+	return asks
+}
+
+// dropAsks closes the asks of root that no session took.
+func (s *swarmSvc) dropAsks(root cid.Cid) {
+	dropAsks(s.takeAsks(root))
 }
 
 // received adds verified bytes from p to its tally (FetchStats.BytesByPeer).
@@ -1462,7 +1610,7 @@ func (ss *swarmSession) link(id int32) *swarmLink {
 
 // run opens the stream to l.peer, says HELLO, and turns what comes back
 // into events; a BLOCK is verified and stored here, before the event.
-func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k int) {
+func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k int, a *innerAsk) {
 	s := ss.svc
 	gone := func() {
 		select {
@@ -1470,19 +1618,40 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 		case <-ctx.Done():
 		}
 	}
-	st, err := s.n.host.NewStream(network.WithAllowLimitedConn(ctx, "swarm"), l.peer, swarmProto)
-	if err != nil {
-		gone()
-		return
+	var st network.Stream
+	var br *bufio.Reader
+	var first []byte // a frame read already: the BITFIELD that followed INNER
+	if a != nil {    // carry on with the stream that asked for the inner blocks
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			a.drop()
+			return
+		}
+		if a.typ != 0 {
+			st, br = a.st, a.br
+			if a.typ == frBitfield {
+				first = a.body
+			}
+		}
+	}
+	if st == nil {
+		var err error
+		st, err = s.n.host.NewStream(network.WithAllowLimitedConn(ctx, "swarm"), l.peer, swarmProto)
+		if err != nil {
+			gone()
+			return
+		}
+		if _, err := st.Write(frame(frHello, hello)); err != nil {
+			_ = st.Reset()
+			gone()
+			return
+		}
+		br = bufio.NewReader(st)
 	}
 	l.st = st
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
 	defer stop()
-	if _, err := st.Write(frame(frHello, hello)); err != nil {
-		_ = st.Reset()
-		gone()
-		return
-	}
 	go func() {
 		for {
 			select {
@@ -1498,7 +1667,6 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 		}
 	}()
 	defer gone()
-	br := bufio.NewReader(st)
 	emit := func(e swarmEvent) bool {
 		select {
 		case ss.ev <- e:
@@ -1509,12 +1677,20 @@ func (ss *swarmSession) run(ctx context.Context, l *swarmLink, hello []byte, k i
 	}
 	for {
 		early := -1
-		typ, body, buf, err := readFrameBuf(br, swarmMaxFrame, func(i int) {
-			if i < k {
-				early = i
-				s.arriving(ss.rel, i)
-			}
-		})
+		var typ byte
+		var body []byte
+		var buf *[]byte
+		var err error
+		if first != nil {
+			typ, body, first = frBitfield, first, nil
+		} else {
+			typ, body, buf, err = readFrameBuf(br, swarmMaxFrame, func(i int) {
+				if i < k {
+					early = i
+					s.arriving(ss.rel, i)
+				}
+			})
+		}
 		if err != nil {
 			if early >= 0 {
 				s.notComing(ss.rel, early)

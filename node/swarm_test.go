@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -530,11 +531,10 @@ func TestSwarmEarlyHave(t *testing.T) {
 	}
 }
 
-// TestSwarmHaveOnInnerStream: a peer that asked for the inner blocks only
-// (a HELLO without a bitfield) and then sends HAVE and REQUEST frames on
-// that stream does no harm: the seed answers the request with the block.
-// (A stream greeted with INNER keeps no offer record; a HAVE there once
-// touched it.)
+// TestSwarmHaveOnInnerStream: a peer that asked for the inner blocks (a
+// HELLO without a bitfield) gets INNER and then the seed's BITFIELD on the
+// same stream, and carries on there: the seed answers its request with the
+// block.
 func TestSwarmHaveOnInnerStream(t *testing.T) {
 	f := newFleet(t, 0)
 	data := randomBytes(t, 200<<10)
@@ -550,13 +550,16 @@ func TestSwarmHaveOnInnerStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Reset()
-	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
+	defer time.AfterFunc(20*time.Second, func() { _ = st.Reset() }).Stop() // mocknet streams have no deadlines
 	if _, err := st.Write(frame(frHello, append(uvarint(len(root.Bytes())), root.Bytes()...))); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(st)
 	if typ, _, err := readFrame(br, swarmMaxFrame); err != nil || typ != frInner {
 		t.Fatalf("want INNER first, got frame %d, %v", typ, err)
+	}
+	if typ, body, err := readFrame(br, swarmMaxFrame); err != nil || typ != frBitfield || len(body) < 1 || body[0]&bitfieldSuperSeed == 0 {
+		t.Fatalf("want the seed's BITFIELD after INNER, got frame %d %x, %v", typ, body, err)
 	}
 	for _, f := range [][]byte{frame(frHave, uvarint(0)), frame(frHave, uvarint(1)), frame(frRequest, uvarint(2))} {
 		if _, err := st.Write(f); err != nil {
@@ -739,4 +742,77 @@ func TestSwarmMakeRoomForTheFurthestBehind(t *testing.T) {
 func piece(body []byte) (int, bool) {
 	i, held, ok := pieceHeld(body)
 	return i, ok && held < 0
+}
+
+// TestSwarmOneStreamPerNeighbour: a device that fetches a release from the
+// seed opens one swarm stream to it. The stream that asked for the inner
+// blocks carries the fetch on (the seed follows INNER with its BITFIELD),
+// instead of a second stream and HELLO a round trip later.
+func TestSwarmOneStreamPerNeighbour(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	var streams atomic.Int32
+	f.seed.Host().SetStreamHandler(swarmProto, func(st network.Stream) {
+		if st.Conn().RemotePeer() == dev.ID() {
+			streams.Add(1)
+		}
+		f.seed.swarm.handle(st)
+	})
+	f.connect(f.seed.Host(), dev.Host())
+	rel, _, _ := f.publish(randomBytes(t, 512<<10), "2.0.0")
+	waitFor(t, "fetched", 60*time.Second, func() bool {
+		_, ok := dev.Fetched(rel.ID())
+		return ok
+	})
+	if got := dev.Status().Releases[rel.ID()].Fetch.BlocksFetched; got < 8 {
+		t.Fatalf("the device fetched %d blocks, want the whole release", got)
+	}
+	if n := streams.Load(); n != 1 {
+		t.Errorf("the device opened %d swarm streams to the seed, want 1", n)
+	}
+	if st := f.seed.SwarmStats(); st.Sent < 512<<10 {
+		t.Errorf("the seed sent %d bytes by the swarm protocol, want the whole release", st.Sent)
+	}
+}
+
+// TestSwarmNoInner: a neighbour asked for the inner blocks before it knew
+// the release, and then told NO_INNER (the asker got them elsewhere),
+// answers with its BITFIELD alone once it knows the release: no INNER.
+func TestSwarmNoInner(t *testing.T) {
+	f := newFleet(t, 1)
+	dev := f.devs[0]
+	rel := f.release(randomBytes(t, 512<<10), "2.0.0")
+	root, err := cid.Decode(rel.RootCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerA := f.newHost()
+	f.connect(peerA, dev.Host())
+	ask := func(noInner bool) (network.Stream, *bufio.Reader) {
+		st, err := peerA.NewStream(context.Background(), dev.ID(), swarmProto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Reset() })
+		watchdog := time.AfterFunc(30*time.Second, func() { _ = st.Reset() }) // mocknet streams have no deadlines
+		t.Cleanup(func() { watchdog.Stop() })
+		out := frame(frHello, append(uvarint(len(root.Bytes())), root.Bytes()...))
+		if noInner {
+			out = append(out, frame(frNoInner, nil)...)
+		}
+		if _, err := st.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		return st, bufio.NewReader(st)
+	}
+	_, told := ask(true)
+	_, plain := ask(false)
+	f.connect(f.seed.Host(), dev.Host())
+	f.announceTo(dev, rel)
+	if typ, _, err := readFrame(plain, swarmMaxFrame); err != nil || typ != frInner {
+		t.Fatalf("the stream not told NO_INNER: want INNER first, got frame %d, %v", typ, err)
+	}
+	if typ, _, err := readFrame(told, swarmMaxFrame); err != nil || typ != frBitfield {
+		t.Fatalf("the stream told NO_INNER: want BITFIELD first, got frame %d, %v", typ, err)
+	}
 }
