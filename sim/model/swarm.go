@@ -35,7 +35,10 @@ import (
 // and not to neighbours known to hold it, HAVE and REQUEST carry the
 // sender's count of pieces, and an uploader's free slot goes to the
 // neighbour furthest behind; here a piece is announced to every neighbour
-// once stored, and uploads are served in turn.
+// once stored, and uploads are served in turn. Nor the INNER frame that
+// brings a stack device the DAG's inner blocks (12.9 kB for 256 pieces,
+// from every neighbour that knows the release) before its bitfields: here
+// the piece list comes with the advisory.
 //
 // Silent, forging, Sybil and bad-block nodes do not speak the protocol.
 
