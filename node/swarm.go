@@ -1421,8 +1421,10 @@ func (n *Node) swarmInner(ctx context.Context, root cid.Cid, wait time.Duration)
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	take := func(in inner) []blocks.Block {
-		for _, a := range asks {
-			a.noInner()
+		for p, a := range asks {
+			if p != in.from { // it has answered with them
+				a.noInner()
+			}
 		}
 		if err := n.store.Blocks.PutMany(ctx, in.bs); err != nil {
 			return nil
