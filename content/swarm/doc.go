@@ -1,5 +1,5 @@
 // Package swarm holds the decisions of Tocsin's piece-exchange protocol
-// (/tocsin/swarm/1.2.0), as pure code: which piece of a release a device
+// (/tocsin/swarm/1.3.0), as pure code: which piece of a release a device
 // asks which neighbour for (Scheduler: rarest first, a few requests
 // pipelined per neighbour, timeouts, a short endgame), and which pieces a
 // seed shows each neighbour (Reveal: super-seeding, so that the seed's
