@@ -391,29 +391,12 @@ func (sv *swarmServe) flushCtrl() bool {
 	sv.ctrl = nil
 	sv.mu.Unlock()
 	if len(ctrl) > 0 {
-		if _, err := sv.st.Write(joinFrames(ctrl)); err != nil {
+		if _, err := sv.st.Write(bytes.Join(ctrl, nil)); err != nil { // one write: as few packets as fit
 			sv.close()
 			return false
 		}
 	}
 	return true
-}
-
-// joinFrames returns fs as one buffer: written at once, they leave in as
-// few packets as fit.
-func joinFrames(fs [][]byte) []byte {
-	if len(fs) == 1 {
-		return fs[0]
-	}
-	n := 0
-	for _, f := range fs {
-		n += len(f)
-	}
-	out := make([]byte, 0, n)
-	for _, f := range fs {
-		out = append(out, f...)
-	}
-	return out
 }
 
 // queued adds a control frame; called with sv.mu held.
@@ -855,7 +838,7 @@ func (sv *swarmServe) writeLoop(ctx context.Context) {
 		}
 		sv.mu.Unlock()
 		if len(ctrl) > 0 {
-			if _, err := sv.st.Write(joinFrames(ctrl)); err != nil {
+			if _, err := sv.st.Write(bytes.Join(ctrl, nil)); err != nil { // one write: as few packets as fit
 				sv.close()
 				return
 			}
@@ -1192,9 +1175,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 		s.mu.Lock()
 		r.sess = nil
 		for p := range sess.links {
-			if s.nserve[p] == 0 {
-				delete(s.heldBy, p) // the streams serving p delete it when they end
-			}
+			s.forgetHeld(p)
 		}
 		s.mu.Unlock()
 		sess.mu.Unlock()
@@ -1270,9 +1251,7 @@ func (n *Node) swarmFetch(ctx context.Context, root cid.Cid, level, want []cid.C
 				}
 				sess.mu.Unlock()
 				s.mu.Lock()
-				if s.nserve[e.link.peer] == 0 {
-					delete(s.heldBy, e.link.peer)
-				}
+				s.forgetHeld(e.link.peer)
 				s.mu.Unlock()
 			case frBitfield:
 				sched.SetNeighbours(len(n.host.Network().Peers()))
@@ -1883,6 +1862,14 @@ func frame(typ byte, body []byte) []byte {
 func uvarint(i int) []byte { return binary.AppendUvarint(nil, uint64(i)) }
 
 // noteHeld records that p reports holding n pieces (a HAVE or REQUEST).
+// forgetHeld drops p's reported count unless a stream serving p is open
+// (those delete it when they end). Called with s.mu held.
+func (s *swarmSvc) forgetHeld(p peer.ID) {
+	if s.nserve[p] == 0 {
+		delete(s.heldBy, p)
+	}
+}
+
 func (s *swarmSvc) noteHeld(p peer.ID, n int) {
 	s.mu.Lock()
 	s.heldBy[p] = n
