@@ -183,6 +183,17 @@ type Config struct {
 	MaxReleaseSize string `yaml:"max_release_size"`
 	// MaxUploadRate caps bitswap upload, e.g. "1MiB/s". Default: no cap.
 	MaxUploadRate string `yaml:"max_upload_rate"`
+	// UplinkRate is the upload rate of this node's link, e.g. "2.5MB/s"
+	// for 20 Mbit/s. With it the swarm protocol hands the transport its
+	// blocks no faster than the link sends them (less QUIC's headers and
+	// acknowledgements), so that its own order, the neighbour furthest
+	// behind first, is the order on the wire; otherwise the network's
+	// queues share the link evenly among connections, and a device with
+	// few neighbours gets less and finishes last. Set it to the link's
+	// rate, not above (the queues decide again) nor far below (the link
+	// idles). Default: unset, blocks go to the transport as soon as it
+	// takes them.
+	UplinkRate string `yaml:"uplink_rate"`
 	// SuperSeedInterval (seeds only): how long a block stays reserved to
 	// the peers that got it from the seed before one more may; see
 	// content.Gate. Default 2s; "0s" turns super-seeding off.
@@ -326,7 +337,7 @@ func (c *Config) Check() error {
 	if _, err := units.ParseBytes(c.MaxReleaseSize); err != nil {
 		return fmt.Errorf("%w: max_release_size: %w", ErrConfig, err)
 	}
-	for name, v := range map[string]string{"max_upload_rate": c.MaxUploadRate, "max_download_rate": c.MaxDownloadRate, "max_memory": c.MaxMemory} {
+	for name, v := range map[string]string{"max_upload_rate": c.MaxUploadRate, "uplink_rate": c.UplinkRate, "max_download_rate": c.MaxDownloadRate, "max_memory": c.MaxMemory} {
 		if v == "" {
 			continue
 		}
@@ -375,6 +386,8 @@ func (c *Config) rate(v string) int64 {
 func (c *Config) maxReleaseSize() int64 { n, _ := units.ParseBytes(c.MaxReleaseSize); return n }
 
 func (c *Config) uploadRate() int64 { return c.rate(c.MaxUploadRate) }
+
+func (c *Config) uplinkRate() int64 { return c.rate(c.UplinkRate) }
 
 func (c *Config) gate() content.GateConfig {
 	if c.Role != RoleSeed {

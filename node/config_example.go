@@ -47,6 +47,7 @@ max_memory: 256MiB            # libp2p resource manager memory cap
 max_conns: 256
 max_release_size: 4GiB        # larger releases are refused before any block is fetched
 max_upload_rate: ""           # e.g. 1MiB/s; empty = no cap
+uplink_rate: ""               # the link's upload rate, e.g. 2.5MB/s: swarm uploads are paced to it; empty = not paced
 max_download_rate: ""         # e.g. 2MiB/s; empty = no cap
 sync_interval: 30s            # ask neighbours for missing documents this often
 stall_timeout: 3s             # a fetch round with no block for this long is asked again of every peer

@@ -6,12 +6,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
@@ -625,20 +628,12 @@ func TestSwarmUploadToTheFurthestBehind(t *testing.T) {
 		}
 		return sv
 	}
-	granted := func(w *upWaiter) bool {
-		select {
-		case <-w.ch:
-			return true
-		default:
-			return false
-		}
-	}
 	s.upFree = 1
 	first := s.acquire(serve(9))
 	if !granted(first) {
 		t.Fatal("a free slot was not granted at once")
 	}
-	rich, poor, mid := s.acquire(serve(12)), s.acquire(serve(2)), s.acquire(serve(5))
+	rich, poor, mid := s.acquire(serve(14)), s.acquire(serve(2)), s.acquire(serve(7))
 	if granted(rich) || granted(poor) || granted(mid) {
 		t.Fatal("granted with no slot free")
 	}
@@ -647,13 +642,28 @@ func TestSwarmUploadToTheFurthestBehind(t *testing.T) {
 		t.Fatal("the slot did not go to the neighbour holding fewest pieces")
 	}
 	s.abandon(poor) // granted, then given up: its slot goes on
-	if !granted(mid) || granted(rich) {
-		t.Fatal("an abandoned slot did not pass to the next furthest behind")
+	if !granted(rich) || granted(mid) {
+		t.Fatal("7 pieces behind the first to ask (less than swarmBehindMargin) went first")
 	}
-	s.abandon(rich) // never granted: just leaves the queue
+	s.abandon(rich)
+	if !granted(mid) {
+		t.Fatal("an abandoned slot did not pass on")
+	}
+	near := s.acquire(serve(12))
+	s.abandon(near) // never granted: just leaves the queue
 	s.release()
 	if s.upFree != 1 || len(s.upWait) != 0 {
 		t.Fatalf("free %d, waiting %d; want 1 and 0", s.upFree, len(s.upWait))
+	}
+}
+
+// granted reports whether w has its upload slot.
+func granted(w *upWaiter) bool {
+	select {
+	case <-w.ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -814,5 +824,75 @@ func TestSwarmNoInner(t *testing.T) {
 	}
 	if typ, _, err := readFrame(told, swarmMaxFrame); err != nil || typ != frBitfield {
 		t.Fatalf("the stream told NO_INNER: want BITFIELD first, got frame %d, %v", typ, err)
+	}
+}
+
+// TestPaceHold: a block handed to an idle link frees its slot at once; one
+// handed to a busy link holds it until one block is left to send.
+func TestPaceHold(t *testing.T) {
+	now := time.Unix(1000, 0)
+	const rate = 1e6 // 1 MB/s: 10,000 bytes take 10 ms
+	free, hold := paceHold(now, time.Time{}, 10000, rate)
+	if !free.Equal(now.Add(10*time.Millisecond)) || hold != 0 {
+		t.Fatalf("idle link: done at +%v, held %v; want +10ms and 0", free.Sub(now), hold)
+	}
+	free, hold = paceHold(now, free, 10000, rate)
+	if !free.Equal(now.Add(20*time.Millisecond)) || hold != 10*time.Millisecond {
+		t.Fatalf("one block queued: done at +%v, held %v; want +20ms and 10ms", free.Sub(now), hold)
+	}
+	later := now.Add(time.Second) // the link went idle meanwhile
+	free, hold = paceHold(later, free, 5000, rate)
+	if !free.Equal(later.Add(5*time.Millisecond)) || hold != 0 {
+		t.Fatalf("after idling: done at +%v, held %v; want +5ms and 0", free.Sub(later), hold)
+	}
+}
+
+// TestSwarmPacedSlots: with a pace set, the slot of a block written while
+// the link is busy comes back only when the link has one block left, in
+// virtual time; unpaced it comes back as the write returns.
+func TestSwarmPacedSlots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &swarmSvc{heldBy: map[peer.ID]int{}, upFree: 1, pace: 1e6}
+		sv := &swarmServe{svc: s, has: swarm.NewBitfield(4)}
+		if !granted(s.acquire(sv)) {
+			t.Fatal("a free slot was not granted")
+		}
+		s.written(10000) // idle link: free at once
+		if !granted(s.acquire(sv)) {
+			t.Fatal("the slot of a block sent on an idle link was held")
+		}
+		s.written(10000) // 10 ms of the link still to go before this one
+		w := s.acquire(sv)
+		time.Sleep(9 * time.Millisecond)
+		synctest.Wait()
+		if granted(w) {
+			t.Fatal("the slot came back with two blocks left for the link")
+		}
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		if !granted(w) {
+			t.Fatal("the slot did not come back once one block was left")
+		}
+		s.pace = 0
+		s.written(10000)
+		if s.upFree != 1 {
+			t.Fatalf("unpaced: %d slots free after the write, want 1", s.upFree)
+		}
+	})
+}
+
+// TestUplinkRateConfig: uplink_rate parses as a rate, and a bad one is a
+// config error.
+func TestUplinkRateConfig(t *testing.T) {
+	c := &Config{Role: RoleSeed, DataDir: t.TempDir(), TrustRoot: "root.json", UplinkRate: "2.5MB/s"}
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if c.uplinkRate() != 2500000 {
+		t.Fatalf("uplink rate %d, want 2500000", c.uplinkRate())
+	}
+	c.UplinkRate = "fast"
+	if err := c.Check(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "uplink_rate") {
+		t.Fatalf("uplink_rate fast: %v", err)
 	}
 }

@@ -71,6 +71,7 @@ stop hearing it report that they cannot confirm they have the latest.`,
 	f.DurationVar(&cfg.Seed.HeartbeatTTL, "heartbeat-ttl", 15*time.Minute, "how long a heartbeat stays valid")
 	f.StringSliceVar(&cfg.Bootstrap, "bootstrap", nil, "peer to stay connected to (repeatable)")
 	f.StringVar(&cfg.MaxUploadRate, "max-upload-rate", "", "cap bitswap upload, e.g. 10MiB/s")
+	f.StringVar(&cfg.UplinkRate, "uplink-rate", "", "the link's upload rate, e.g. 2.5MB/s: swarm uploads are paced to it")
 	f.DurationVar(&superSeed, "super-seed-interval", 2*time.Second, "super-seeding: one more peer per block per interval (0 = off)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.API.Listen, "api", "", "serve the HTTP API and dashboard on ADDR, e.g. 127.0.0.1:8480")

@@ -19,7 +19,9 @@ import (
 // 4 MiB (content.ChunkSizeFor: 16 KiB), once by stock bitswap only in the
 // issue's 256 KiB blocks — and printed side by side as ratios to the
 // Kumar-Ross bound T_KR computed for the same run, with each chunk size's
-// floor T_chunk. It asserts only that both runs complete: the figures are
+// floor T_chunk. Every node is told its link's upload rate (uplink_rate, as
+// the stack engine always does), which paces the swarm's uploads; bitswap
+// does not use it. It asserts only that both runs complete: the figures are
 // what it is for. It takes about 30 minutes on 2 cores (15 each).
 func TestBulkSwarmVsBitswap(t *testing.T) {
 	if os.Getenv("TOCSIN_BENCH_BULK") == "" {
@@ -54,7 +56,7 @@ func TestBulkSwarmVsBitswap(t *testing.T) {
 			p.P50S, p.MaxS, p.RatioToBound, 100*p.DuplicateRatio, p.SeedEgressRatio)
 	}
 	sw, bs := rows[scenario.TransferSwarm].Patch, rows[scenario.TransferBitswap].Patch
-	fmt.Printf("bulk: %d devices, 4 MiB, 20 Mbit/s, 10 ms; T_KR %.3f s\n", n, sw.BoundS)
+	fmt.Printf("bulk: %d devices, 4 MiB, 20 Mbit/s, 10 ms, uplink_rate 2.5MB/s; T_KR %.3f s\n", n, sw.BoundS)
 	fmt.Printf("%-8s %8s %10s %10s %10s %12s %10s %12s\n", "transfer", "chunk", "T_chunk s", "p50 s", "max s", "max/T_KR", "dup", "seed/F")
 	for _, r := range []struct {
 		name string

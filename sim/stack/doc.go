@@ -9,7 +9,9 @@
 // What is real: every honest device and seed is a node.Node, with the
 // production configuration apart from three simulator options (an
 // in-memory store instead of badger, assembled files verified but not kept,
-// and a hook that records when each document was accepted). Adversaries are
+// and a hook that records when each document was accepted). Each node's
+// uplink_rate is its link's upload rate, as an operator who knows the link
+// sets it, so swarm uploads are paced (node.Config.UplinkRate). Adversaries are
 // real libp2p hosts speaking the real protocols: silent nodes and Sybils
 // join GossipSub but never forward (their validator ignores everything)
 // and run no bitswap; forgers publish advisories signed by a key the root
@@ -18,7 +20,8 @@
 //
 // Partitions (scenario field partitions) hold packets across the cut until
 // the span ends, through simnet's per-packet latency. What is not modelled
-// here: churn, seed outages and packet loss (simnet has no loss). Scenarios with them are refused; the model engine
+// here: churn, seed outages and packet loss (simnet has no loss).
+// Scenarios with them are refused; the model engine
 // (sim/model) covers them, and real loss is tested between processes in
 // network namespaces (internal/e2e).
 //

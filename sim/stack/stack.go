@@ -202,7 +202,7 @@ func (r *run) setup() error {
 		h := r.hosts[i]
 		switch {
 		case nd.Role == scenario.RoleSeed:
-			cfg := &node.Config{Role: node.RoleSeed, DataDir: filepath.Join(r.dir, fmt.Sprint("n", i)), TrustRoot: r.sup.rootPath}
+			cfg := &node.Config{Role: node.RoleSeed, DataDir: filepath.Join(r.dir, fmt.Sprint("n", i)), TrustRoot: r.sup.rootPath, UplinkRate: r.uplink(nd.Role)}
 			nn, err := node.New(r.ctx, cfg, node.Options{Host: h, Logger: quiet, MemoryStore: true})
 			if err != nil {
 				return fmt.Errorf("sim: seed %d: %w", i, err)
@@ -212,7 +212,8 @@ func (r *run) setup() error {
 			i := i
 			cfg := &node.Config{DataDir: filepath.Join(r.dir, fmt.Sprint("n", i)), TrustRoot: r.sup.rootPath, Hardware: "x200",
 				Products:  []node.Product{{ID: product, Version: "1.0.0"}},
-				Installer: node.Installer{Command: []string{"true"}, Timeout: 30 * time.Second}, Transfer: r.s.Patch.Transfer}
+				Installer: node.Installer{Command: []string{"true"}, Timeout: 30 * time.Second}, Transfer: r.s.Patch.Transfer,
+				UplinkRate: r.uplink(nd.Role)}
 			nn, err := node.New(r.ctx, cfg, node.Options{Host: h, Logger: quiet, MemoryStore: true, DiscardFiles: true, NoFleetReports: true,
 				OnAccept: func(key string, at time.Time) { r.accepted(i, key, at) }})
 			if err != nil {
@@ -245,6 +246,12 @@ func (r *run) setup() error {
 	wg.Wait()
 	time.Sleep(settle)
 	return nil
+}
+
+// uplink is node.Config.UplinkRate for a node of role: its link's upload
+// rate, as an operator who knows the link would set it.
+func (r *run) uplink(role scenario.Role) string {
+	return fmt.Sprintf("%dB/s", int64(r.s.Link(role).Up))
 }
 
 // adversary starts a hostile node: GossipSub that never forwards, and for
