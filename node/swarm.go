@@ -108,24 +108,19 @@ const (
 	// blocks are handed to the transport at; QUIC's headers (1,280-byte
 	// packets) and the acknowledgements and HAVEs sent on the same link
 	// take about 8% of its bytes. On 300 simulated devices (4 MiB in
-	// 16 KiB pieces, 2.5 MB/s links) the last device finished at
-	// 2.437-2.468 s with 0.94 (2 runs), 2.438-2.444 s with 0.92 (4),
-	// 2.444-2.490 s with 0.90 (2), against 2.476-2.518 s with 0.96 (5),
-	// 2.518-2.520 s with 0.88 (2), 2.561-2.566 s with 0.84 (2) and
-	// 2.578-2.619 s unpaced (4). Above the link's payload rate the
-	// network's queues decide the order again; below it the link idles.
+	// 16 KiB pieces, 2.5 MB/s links), with an upload queue of six, the
+	// last device finished at 2.437-2.468 s with 0.94 (2 runs),
+	// 2.438-2.444 s with 0.92 (4), 2.444-2.490 s with 0.90 (2), against
+	// 2.476-2.518 s with 0.96 (5), 2.518-2.520 s with 0.88 (2),
+	// 2.561-2.566 s with 0.84 (2) and 2.578-2.619 s unpaced (4); with
+	// the queue of three (swarmUploadQueue) and 0.92, 2.389-2.428 s (4).
+	// Above the link's payload rate the network's queues decide the order
+	// again; below it the link idles.
 	swarmPaceShare = 0.92
-	// swarmPacedQueue: swarmUploadQueue when paced. A slot is held until
-	// the link has one block left to send, so fewer requests are written
-	// at once and more wait. On 300 simulated devices paced at 0.96 with
-	// the neighbour furthest behind strictly first, the last device
-	// finished at 2.533-2.549 s with six (2 runs) and 2.591-2.601 s with
-	// eight (2); at 1.04, 2.546 s with three, 2.547-2.584 s with six (4).
-	swarmPacedQueue = 6
 	// swarmBehindMargin: a free upload slot goes to the neighbour furthest
 	// behind only if it holds at least this many pieces fewer than the
-	// neighbour that asked first (release). Paced at 0.96 with a queue of
-	// six on 300 simulated devices, the last device finished at
+	// neighbour that asked first (release). Paced at 0.96 with an upload
+	// queue of six on 300 simulated devices, the last device finished at
 	// 2.476-2.518 s with 8 (5 runs), 2.542 s with 4, 2.515 s with 16, and
 	// 2.533-2.549 s strictly furthest behind (2): the devices that hold
 	// most, and pass the newest pieces on, then wait behind all others.
@@ -227,7 +222,7 @@ func newSwarm(n *Node) *swarmSvc {
 	s := &swarmSvc{n: n, upFree: swarmUploads, maxQ: swarmUploadQueue, rels: map[cid.Cid]*swarmRel{}, nserve: map[peer.ID]int{}, recvBy: map[peer.ID]int64{}, heldBy: map[peer.ID]int{}, asks: map[cid.Cid]map[peer.ID]*innerAsk{}}
 	s.arrived = make(chan struct{})
 	if r := n.cfg.uplinkRate(); r > 0 {
-		s.pace, s.maxQ = swarmPaceShare*float64(r), swarmPacedQueue
+		s.pace = swarmPaceShare * float64(r)
 	}
 	n.host.SetStreamHandler(swarmProto, s.handle)
 	return s
