@@ -345,6 +345,9 @@ func (c *Config) Check() error {
 			return fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
 		}
 	}
+	if r := c.uplinkRate(); r > 0 && r < minUplinkRate {
+		return fmt.Errorf("%w: uplink_rate %q is below 1KiB/s; give the link's rate with a unit, e.g. 2.5MB/s", ErrConfig, c.UplinkRate)
+	}
 	switch c.Admission {
 	case "":
 		c.Admission = AdmissionOpen
@@ -388,6 +391,10 @@ func (c *Config) maxReleaseSize() int64 { n, _ := units.ParseBytes(c.MaxReleaseS
 func (c *Config) uploadRate() int64 { return c.rate(c.MaxUploadRate) }
 
 func (c *Config) uplinkRate() int64 { return c.rate(c.UplinkRate) }
+
+// minUplinkRate: a lower uplink_rate is taken for a mistake (a rate with
+// its unit left off would hold each block's upload slot for hours).
+const minUplinkRate = 1 << 10
 
 func (c *Config) gate() content.GateConfig {
 	if c.Role != RoleSeed {

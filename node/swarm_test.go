@@ -866,7 +866,7 @@ func TestSwarmPacedSlots(t *testing.T) {
 		time.Sleep(9 * time.Millisecond)
 		synctest.Wait()
 		if granted(w) {
-			t.Fatal("the slot came back with two blocks left for the link")
+			t.Fatal("the slot came back with more than one block left for the link")
 		}
 		time.Sleep(2 * time.Millisecond)
 		synctest.Wait()
@@ -881,8 +881,8 @@ func TestSwarmPacedSlots(t *testing.T) {
 	})
 }
 
-// TestUplinkRateConfig: uplink_rate parses as a rate, and a bad one is a
-// config error.
+// TestUplinkRateConfig: uplink_rate parses as a rate, and a bad one (or
+// one without its unit) is a config error.
 func TestUplinkRateConfig(t *testing.T) {
 	c := &Config{Role: RoleSeed, DataDir: t.TempDir(), TrustRoot: "root.json", UplinkRate: "2.5MB/s"}
 	if err := c.Check(); err != nil {
@@ -891,8 +891,10 @@ func TestUplinkRateConfig(t *testing.T) {
 	if c.uplinkRate() != 2500000 {
 		t.Fatalf("uplink rate %d, want 2500000", c.uplinkRate())
 	}
-	c.UplinkRate = "fast"
-	if err := c.Check(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "uplink_rate") {
-		t.Fatalf("uplink_rate fast: %v", err)
+	for _, bad := range []string{"fast", "2.5"} { // no unit: 2.5 bytes a second
+		c.UplinkRate = bad
+		if err := c.Check(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "uplink_rate") {
+			t.Fatalf("uplink_rate %q: %v", bad, err)
+		}
 	}
 }
