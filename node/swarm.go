@@ -1932,7 +1932,6 @@ func frame(typ byte, body []byte) []byte {
 
 func uvarint(i int) []byte { return binary.AppendUvarint(nil, uint64(i)) }
 
-// noteHeld records that p reports holding n pieces (a HAVE or REQUEST).
 // forgetHeld drops p's reported count unless a stream serving p is open
 // (those delete it when they end). Called with s.mu held.
 func (s *swarmSvc) forgetHeld(p peer.ID) {
@@ -1941,6 +1940,7 @@ func (s *swarmSvc) forgetHeld(p peer.ID) {
 	}
 }
 
+// noteHeld records that p reports holding n pieces (a HAVE or REQUEST).
 func (s *swarmSvc) noteHeld(p peer.ID, n int) {
 	s.mu.Lock()
 	s.heldBy[p] = n

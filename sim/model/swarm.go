@@ -33,9 +33,12 @@ import (
 //
 // Not modelled: the node announces a piece as its block begins to arrive
 // and not to neighbours known to hold it, HAVE and REQUEST carry the
-// sender's count of pieces, and an uploader's free slot goes to the
-// neighbour furthest behind; here a piece is announced to every neighbour
-// once stored, and uploads are served in turn. Nor the INNER frame that
+// sender's count of pieces, an uploader's free slot goes to a neighbour
+// eight pieces or more behind the first to ask, and uploads paced to
+// uplink_rate hold their slot until the link has one block left; here a
+// piece is announced to every neighbour once stored, and uploads are
+// served in turn, one block at a time on the uplink (which pacing
+// approaches). Nor the INNER frame that
 // brings a stack device the DAG's inner blocks (12.9 kB for 256 pieces,
 // from every neighbour that knows the release) before its bitfields: here
 // the piece list comes with the advisory.
